@@ -1,0 +1,68 @@
+/**
+ * Host callbacks: a function passed as an argument wrapped in `proxy(fn)` reaches the plugin as a
+ * Comlink proxy on its own MessagePort. Comlink alone would let the plugin walk the function
+ * (`cb.constructor.constructor('…')` runs code in the host, `cb.__proto__.x = 1` pollutes it), so the
+ * port is filtered: only a plain call of the function itself with cloneable arguments, and release,
+ * get through. Anything else is answered with an error. Ports are unref'd (an idle plugin holding a
+ * callback does not keep the host alive) and tracked so the version closes them when it ends.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { expose, proxyMarker, type Endpoint } from 'comlink';
+
+/** True for a function marked with `proxy(fn)`. */
+export function isCallback(value: unknown): value is (...args: unknown[]) => unknown {
+  return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[proxyMarker] === true;
+}
+
+interface ComlinkMessage {
+  id?: unknown;
+  type?: unknown;
+  path?: unknown;
+  argumentList?: unknown;
+}
+
+function allowed(data: ComlinkMessage): boolean {
+  if (data.type === 'RELEASE') return true;
+  if (data.type !== 'APPLY' || !Array.isArray(data.path) || data.path.length !== 0) return false;
+  const args = data.argumentList;
+  return Array.isArray(args) && args.every((a) => a !== null && typeof a === 'object' && (a as { type?: unknown }).type === 'RAW');
+}
+
+const DENIED = 'only calling the callback with cloneable arguments is allowed';
+
+/** Exposes `fn` on a fresh channel; returns the port to send to the worker. */
+export function exposeCallback(fn: (...args: unknown[]) => unknown, ports: Set<MessagePort>): MessagePort {
+  const { port1, port2 } = new MessageChannel();
+  const target = {
+    call: (...args: unknown[]) => Reflect.apply(fn, undefined, args),
+    denied: () => {
+      throw new TypeError(DENIED);
+    },
+  };
+  const listeners = new Map<unknown, (data: ComlinkMessage) => void>();
+  const endpoint: Endpoint = {
+    postMessage: (message: unknown, transfer?: unknown[]) => port1.postMessage(message, transfer as MessagePort[]),
+    addEventListener: (_type: string, listener: unknown) => {
+      const onMessage = (data: ComlinkMessage) => {
+        const safe: ComlinkMessage =
+          data !== null && typeof data === 'object' && allowed(data)
+            ? { ...data, path: data.type === 'APPLY' ? ['call'] : [] }
+            : { id: (data as ComlinkMessage | null)?.id, type: 'APPLY', path: ['denied'], argumentList: [] };
+        (listener as (ev: { data: ComlinkMessage }) => void)({ data: safe });
+        // Comlink answers a release from a microtask; close the port once that reply is out.
+        if (safe.type === 'RELEASE') setImmediate(() => port1.close());
+      };
+      listeners.set(listener, onMessage);
+      port1.on('message', onMessage);
+      port1.unref();
+    },
+    removeEventListener: (_type: string, listener: unknown) => {
+      const onMessage = listeners.get(listener);
+      if (onMessage) port1.off('message', onMessage);
+    },
+  };
+  expose(target, endpoint);
+  ports.add(port1);
+  port1.once('close', () => ports.delete(port1));
+  return port2;
+}

@@ -1,0 +1,167 @@
+/**
+ * Every failure isoplug reports is an instance of a class below, with a stable `code`.
+ * Match on `code` (or `instanceof`), never on the message text.
+ */
+
+/** What a plugin error concerns: the version, and the method when a call failed. */
+export interface PluginErrorContext {
+  /** The plugin's name (see `LoadOptions.name`). */
+  pluginName?: string | undefined;
+  /** The version label of the plugin version concerned. */
+  version?: string | undefined;
+  /** The method being called, when the error concerns a call. */
+  method?: string | undefined;
+  /** The underlying error, when there is one. */
+  cause?: unknown;
+}
+
+export type PluginErrorCode =
+  | 'ERR_PLUGIN_LOAD'
+  | 'ERR_PLUGIN_NO_METHOD'
+  | 'ERR_PLUGIN_CLOSED'
+  | 'ERR_PLUGIN_TERMINATED'
+  | 'ERR_PLUGIN_DESTROYED'
+  | 'ERR_PLUGIN_CRASHED'
+  | 'ERR_PLUGIN_OOM'
+  | 'ERR_PLUGIN_TIMEOUT'
+  | 'ERR_PLUGIN_ABORTED'
+  | 'ERR_PLUGIN_CLONE'
+  | 'ERR_PLUGIN_NON_ERROR_THROWN'
+  | 'ERR_SWAP_FAILED'
+  | 'ERR_SWAP_SUPERSEDED';
+
+/** Base class of every error isoplug creates. */
+export abstract class PluginError extends Error {
+  abstract readonly code: PluginErrorCode;
+  readonly pluginName: string | undefined;
+  readonly version: string | undefined;
+  readonly method: string | undefined;
+
+  constructor(message: string, context: PluginErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.pluginName = context.pluginName;
+    this.version = context.version;
+    this.method = context.method;
+    Object.defineProperty(this, 'name', { value: new.target.name, configurable: true, writable: true });
+  }
+}
+
+/** The version could not be loaded: missing file, syntax error, throw at import or in `onLoad`, ready timeout, exit at import. */
+export class PluginLoadError extends PluginError {
+  readonly code = 'ERR_PLUGIN_LOAD' as const;
+}
+
+/** The name is not one of the module's own exported functions; the call never reached the worker. */
+export class PluginNoMethodError extends PluginError {
+  readonly code = 'ERR_PLUGIN_NO_METHOD' as const;
+}
+
+/** The version is closing or closed: new calls are refused. */
+export class PluginClosedError extends PluginError {
+  readonly code = 'ERR_PLUGIN_CLOSED' as const;
+}
+
+/** The call was still running when `close()` reached its deadline and terminated the worker. */
+export class PluginTerminatedError extends PluginError {
+  readonly code = 'ERR_PLUGIN_TERMINATED' as const;
+}
+
+/** `destroy()` ended the version; `cause` is the reason given to it. */
+export class PluginDestroyedError extends PluginError {
+  readonly code = 'ERR_PLUGIN_DESTROYED' as const;
+}
+
+/** Extra facts about a dead worker. */
+export interface CrashContext extends PluginErrorContext {
+  /** The worker's exit code, when it exited. */
+  exitCode?: number | undefined;
+  /** The version's state when the worker died. */
+  state?: string | undefined;
+}
+
+/** The worker died (uncaught error, unhandled rejection, `process.exit()`, any exit) while the call was in flight. */
+export class PluginCrashedError extends PluginError {
+  readonly code: 'ERR_PLUGIN_CRASHED' | 'ERR_PLUGIN_OOM' = 'ERR_PLUGIN_CRASHED';
+  readonly exitCode: number | undefined;
+  readonly state: string | undefined;
+  constructor(message: string, context: CrashContext = {}) {
+    super(message, context);
+    this.exitCode = context.exitCode;
+    this.state = context.state;
+  }
+}
+
+/** The worker ran out of memory under its `resourceLimits`. A kind of crash. */
+export class PluginOutOfMemoryError extends PluginCrashedError {
+  override readonly code = 'ERR_PLUGIN_OOM' as const;
+}
+
+/** The call did not settle within its timeout. The worker may still be running it. */
+export class PluginTimeoutError extends PluginError {
+  readonly code = 'ERR_PLUGIN_TIMEOUT' as const;
+  readonly timeoutMs: number | undefined;
+  constructor(message: string, context: PluginErrorContext & { timeoutMs?: number } = {}) {
+    super(message, context);
+    this.timeoutMs = context.timeoutMs;
+  }
+}
+
+/** The call's `AbortSignal` fired; `cause` is the signal's reason. */
+export class PluginAbortedError extends PluginError {
+  readonly code = 'ERR_PLUGIN_ABORTED' as const;
+}
+
+/** An argument or a result could not be sent across the thread boundary (structured clone refused it). */
+export class PluginCloneError extends PluginError {
+  readonly code = 'ERR_PLUGIN_CLONE' as const;
+  /** Which way the value was travelling. */
+  readonly direction: 'argument' | 'result';
+  constructor(message: string, context: PluginErrorContext & { direction: 'argument' | 'result' }) {
+    super(message, context);
+    this.direction = context.direction;
+  }
+}
+
+/** Plugin code threw (or rejected with) something that is not an Error; `value` holds it when it could be cloned. */
+export class PluginNonErrorThrownError extends PluginError {
+  readonly code = 'ERR_PLUGIN_NON_ERROR_THROWN' as const;
+  readonly value: unknown;
+  constructor(message: string, context: PluginErrorContext & { value?: unknown }) {
+    super(message, context);
+    this.value = context.value;
+  }
+}
+
+/** `swap()` failed: the new version did not load, its `onLoad` threw or its health check failed. The old version keeps serving. */
+export class SwapFailedError extends PluginError {
+  readonly code = 'ERR_SWAP_FAILED' as const;
+}
+
+/** A later `swap()` replaced this one before it could start loading. */
+export class SwapSupersededError extends PluginError {
+  readonly code = 'ERR_SWAP_SUPERSEDED' as const;
+}
+
+/** Bad options or arguments. `code` is `ERR_PLUGIN_INVALID_OPTION`; `option` names it. */
+export class PluginOptionTypeError extends TypeError {
+  readonly code = 'ERR_PLUGIN_INVALID_OPTION' as const;
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    Object.defineProperty(this, 'name', { value: 'PluginOptionTypeError', configurable: true, writable: true });
+  }
+}
+
+/** A numeric option out of range. `code` is `ERR_PLUGIN_INVALID_OPTION`; `option` names it. */
+export class PluginOptionRangeError extends RangeError {
+  readonly code = 'ERR_PLUGIN_INVALID_OPTION' as const;
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    Object.defineProperty(this, 'name', { value: 'PluginOptionRangeError', configurable: true, writable: true });
+  }
+}

@@ -1,0 +1,10 @@
+export { loadPlugin } from './load.js';
+export { Plugin } from './plugin.js';
+export type { PluginState, CloseReport, PluginStats, PluginCallView, PluginEvents } from './plugin.js';
+export type { PluginApi, MethodName, RemoteMethod, CallByName, ReservedName } from './api.js';
+export type { LoadOptions, CallOptions, CloseOptions, Transferable } from './options.js';
+export { DEFAULTS } from './options.js';
+export type { PluginSpecifier } from './resolve.js';
+export * from './errors.js';
+/** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
+export { proxy } from 'comlink';

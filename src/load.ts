@@ -1,0 +1,43 @@
+import { PluginLoadError } from './errors.js';
+import { resolveLoadOptions, type LoadOptions } from './options.js';
+import { Plugin, pluginToken } from './plugin.js';
+import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
+
+/**
+ * Loads one plugin version in a fresh worker and resolves once its module is imported and its
+ * `onLoad(data)` resolved. Each call is independent: loading the same path twice gives two versions,
+ * and loading a path after its file changed runs the new code.
+ *
+ * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
+ * bad options, or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the cause) when the module cannot be
+ * loaded; no worker is left running then.
+ *
+ * @example
+ * const plugin = await loadPlugin<typeof import('./greeter.js')>('./greeter.js');
+ * await plugin.api.greet('Ada');
+ * await plugin.close();
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function loadPlugin<T = Record<string, any>>(specifier: PluginSpecifier, options?: LoadOptions): Promise<Plugin<T>> {
+  const resolved = resolveLoadOptions(options);
+  let path: string;
+  try {
+    path = specifierPath(specifier);
+  } catch (error) {
+    throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+  }
+  let module;
+  try {
+    module = await readModule(path);
+  } catch (error) {
+    throw new PluginLoadError(`cannot read plugin module ${path}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+  }
+  let plugin: Plugin<T>;
+  try {
+    plugin = new Plugin<T>(pluginToken, module, resolved);
+  } catch (error) {
+    throw new PluginLoadError(`cannot start a worker for ${path}`, { cause: error, pluginName: resolved.name ?? module.name, version: resolved.version ?? module.hash });
+  }
+  await plugin[pluginToken](resolved.readyTimeoutMs);
+  return plugin;
+}

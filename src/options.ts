@@ -1,0 +1,224 @@
+import type { ResourceLimits } from 'node:worker_threads';
+import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+
+/** Options of `loadPlugin()`. */
+export interface LoadOptions {
+  /**
+   * Passed to the plugin's `onLoad(data)`. Must be cloneable.
+   * @default undefined
+   */
+  data?: unknown;
+  /**
+   * The version label, carried by errors, reports and events.
+   * @default a short content hash of the module file (12 hex digits of its SHA-256)
+   */
+  version?: string;
+  /**
+   * A name for the plugin, carried by errors and events.
+   * @default the module file's base name without extension
+   */
+  name?: string;
+  /**
+   * Default timeout of every call, in ms. `Infinity` disables it (a call may then wait as long as the plugin takes).
+   * @default 30000
+   */
+  callTimeoutMs?: number;
+  /**
+   * How long the module's import and `onLoad` may take before the load fails with `ERR_PLUGIN_LOAD`.
+   * @default 10000
+   */
+  readyTimeoutMs?: number;
+  /**
+   * V8 heap limits of the worker (`worker_threads` `resourceLimits`). Bounds the JS heap only, not ArrayBuffers.
+   * @default undefined (Node's defaults)
+   */
+  resourceLimits?: ResourceLimits;
+  /**
+   * The worker's `process.env`. Pass an object to keep host secrets out of plugin code.
+   * @default a copy of the host's `process.env` at load time
+   */
+  env?: Record<string, string | undefined>;
+  /**
+   * Extra Node flags for the worker (`worker_threads` `execArgv`).
+   * @default []
+   */
+  execArgv?: string[];
+}
+
+/** Per-call options, given through `plugin.with(options)`. */
+export interface CallOptions {
+  /**
+   * Timeout of this call, in ms; overrides `LoadOptions.callTimeoutMs`. `Infinity` disables it.
+   * @default LoadOptions.callTimeoutMs
+   */
+  timeoutMs?: number;
+  /**
+   * Aborts the call: it rejects `ERR_PLUGIN_ABORTED` with the signal's reason as `cause`.
+   * @default undefined
+   */
+  signal?: AbortSignal;
+  /**
+   * Objects to transfer rather than copy (ArrayBuffers, MessagePorts) found in the arguments.
+   * @default []
+   */
+  transfer?: readonly Transferable[];
+}
+
+/** Options of `plugin.close()`. */
+export interface CloseOptions {
+  /**
+   * The close deadline, in ms: how long the drain and `onFree` may take together. Past it the worker is
+   * terminated and the calls still running reject `ERR_PLUGIN_TERMINATED`.
+   * @default 30000
+   */
+  timeoutMs?: number;
+  /**
+   * How long to wait for the worker to exit once terminated. A worker blocked in a system call may not
+   * exit for a while; `close()` resolves anyway and its report says `terminated: false`.
+   * @default 2000
+   */
+  terminateTimeoutMs?: number;
+}
+
+export type Transferable = ArrayBuffer | import('node:worker_threads').MessagePort;
+
+/** Every default, in one place. */
+export const DEFAULTS = Object.freeze({
+  callTimeoutMs: 30_000,
+  readyTimeoutMs: 10_000,
+  closeTimeoutMs: 30_000,
+  terminateTimeoutMs: 2_000,
+});
+
+/** `setTimeout` cannot wait longer than this; larger finite values are clamped by us, not by Node. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+/** A duration: a non-negative number, `Infinity` allowed where `infinite` is true. */
+export function duration(option: string, value: unknown, fallback: number, infinite = true): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new PluginOptionTypeError(option, `expected a number of milliseconds, got ${typeName(value)}`);
+  }
+  if (value < 0 || (!infinite && !Number.isFinite(value))) {
+    throw new PluginOptionRangeError(option, `expected ${infinite ? 'a non-negative number or Infinity' : 'a finite non-negative number'}, got ${value}`);
+  }
+  return value;
+}
+
+/** The delay to hand to `setTimeout`, or undefined for no timer at all. */
+export function timerDelay(ms: number): number | undefined {
+  return Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
+}
+
+function optionalString(option: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new PluginOptionTypeError(option, `expected a non-empty string, got ${typeName(value)}`);
+  }
+  return value;
+}
+
+function plainObject(option: string, value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PluginOptionTypeError(option, `expected an object, got ${typeName(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+export interface ResolvedLoadOptions {
+  readonly data: unknown;
+  readonly version: string | undefined;
+  readonly name: string | undefined;
+  readonly callTimeoutMs: number;
+  readonly readyTimeoutMs: number;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly env: Record<string, string | undefined> | undefined;
+  readonly execArgv: string[];
+}
+
+const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv']);
+
+/** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
+export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<string>): ResolvedLoadOptions {
+  const o = plainObject('options', options) ?? {};
+  for (const key of Object.keys(o)) {
+    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
+  }
+  const limits = plainObject('options.resourceLimits', o['resourceLimits']);
+  if (limits) {
+    for (const key of Object.keys(limits)) {
+      if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) {
+        throw new PluginOptionTypeError(`options.resourceLimits.${key}`, 'unknown resource limit');
+      }
+      const value = limits[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+        throw new PluginOptionRangeError(`options.resourceLimits.${key}`, `expected a positive number of MB, got ${typeName(value)}`);
+      }
+    }
+  }
+  const env = plainObject('options.env', o['env']);
+  if (env) {
+    for (const [key, value] of Object.entries(env)) {
+      if (value !== undefined && typeof value !== 'string') {
+        throw new PluginOptionTypeError(`options.env.${key}`, `expected a string, got ${typeName(value)}`);
+      }
+    }
+  }
+  const execArgv = o['execArgv'];
+  if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((a) => typeof a === 'string'))) {
+    throw new PluginOptionTypeError('options.execArgv', `expected an array of strings, got ${typeName(execArgv)}`);
+  }
+  return {
+    data: o['data'],
+    version: optionalString('options.version', o['version']),
+    name: optionalString('options.name', o['name']),
+    callTimeoutMs: duration('options.callTimeoutMs', o['callTimeoutMs'], DEFAULTS.callTimeoutMs),
+    readyTimeoutMs: duration('options.readyTimeoutMs', o['readyTimeoutMs'], DEFAULTS.readyTimeoutMs, false),
+    resourceLimits: limits as ResourceLimits | undefined,
+    env: env as Record<string, string | undefined> | undefined,
+    execArgv: (execArgv as string[] | undefined) ?? [],
+  };
+}
+
+/** Validates per-call options. */
+export function resolveCallOptions(options: unknown): CallOptions {
+  const o = plainObject('callOptions', options) ?? {};
+  for (const key of Object.keys(o)) {
+    if (key !== 'timeoutMs' && key !== 'signal' && key !== 'transfer') throw new PluginOptionTypeError(`callOptions.${key}`, 'unknown option');
+  }
+  const signal = o['signal'];
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new PluginOptionTypeError('callOptions.signal', `expected an AbortSignal, got ${typeName(signal)}`);
+  }
+  const transfer = o['transfer'];
+  if (transfer !== undefined && !Array.isArray(transfer)) {
+    throw new PluginOptionTypeError('callOptions.transfer', `expected an array, got ${typeName(transfer)}`);
+  }
+  const timeoutMs = o['timeoutMs'] === undefined ? undefined : duration('callOptions.timeoutMs', o['timeoutMs'], 0);
+  return {
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(transfer === undefined ? {} : { transfer: transfer as Transferable[] }),
+  };
+}
+
+/** Validates `close()` options. */
+export function resolveCloseOptions(options: unknown): Required<CloseOptions> {
+  const o = plainObject('closeOptions', options) ?? {};
+  for (const key of Object.keys(o)) {
+    if (key !== 'timeoutMs' && key !== 'terminateTimeoutMs') throw new PluginOptionTypeError(`closeOptions.${key}`, 'unknown option');
+  }
+  return {
+    timeoutMs: duration('closeOptions.timeoutMs', o['timeoutMs'], DEFAULTS.closeTimeoutMs),
+    terminateTimeoutMs: duration('closeOptions.terminateTimeoutMs', o['terminateTimeoutMs'], DEFAULTS.terminateTimeoutMs, false),
+  };
+}

@@ -1,0 +1,512 @@
+/**
+ * One plugin version: a worker, its private port, the calls in flight, and one state machine.
+ *
+ *   loading ─▶ ready ─▶ closing ─▶ closed
+ *      │         │         │
+ *      │         ├─────────┴──▶ crashed    (the worker died on its own)
+ *      │         └─────────┴──▶ destroyed  (destroy())
+ *      └──▶ (load fails: loadPlugin rejects, no handle is returned)
+ *
+ * Every call checks the state first (the trampoline); a call accepted while `ready` is counted in
+ * flight until it settles, whichever way it settles. The worker's `exit` releases everything.
+ */
+import { EventEmitter } from 'node:events';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { createApi, type CallByName, type PluginApi } from './api.js';
+import { exposeCallback, isCallback } from './callbacks.js';
+import { unpack, type Pack } from './envelope.js';
+import {
+  PluginAbortedError,
+  PluginCloneError,
+  PluginClosedError,
+  PluginCrashedError,
+  PluginDestroyedError,
+  PluginLoadError,
+  PluginNoMethodError,
+  PluginNonErrorThrownError,
+  PluginOutOfMemoryError,
+  PluginTerminatedError,
+  PluginTimeoutError,
+  type PluginErrorContext,
+} from './errors.js';
+import { InFlight, type PendingCall } from './inflight.js';
+import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
+import { Tag, type BootData, type WorkerMessage } from './protocol.js';
+import type { ResolvedModule } from './resolve.js';
+import { deadline, sleep } from './time.js';
+import { workerUrl } from './worker-url.js';
+
+export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
+
+/** What `close()` resolves with. */
+export interface CloseReport {
+  readonly name: string;
+  readonly version: string;
+  /** How the version ended: closed by this close, or it crashed or was destroyed while closing (or before). */
+  readonly outcome: 'closed' | 'crashed' | 'destroyed';
+  /** True when every call in flight at close settled on its own before the deadline. */
+  readonly drained: boolean;
+  /** Calls in flight when close() was called. */
+  readonly inFlightAtClose: number;
+  /** Calls rejected `ERR_PLUGIN_TERMINATED` at the deadline. */
+  readonly terminatedCalls: number;
+  /** Calls that timed out or were aborted earlier and may still be running in the worker. */
+  readonly abandonedCalls: number;
+  /** What became of `onFree`. */
+  readonly onFree: 'absent' | 'ok' | 'threw' | 'timeout' | 'skipped';
+  /** The error `onFree` threw, when it threw. */
+  readonly onFreeError: Error | undefined;
+  /** True when the worker had exited when close() resolved; false when terminate() was still pending (a worker blocked in a system call). */
+  readonly terminated: boolean;
+  readonly durationMs: number;
+}
+
+/** Per-version counters. */
+export interface PluginStats {
+  /** Calls accepted (sent to the worker). */
+  readonly calls: number;
+  /** Calls in flight now. */
+  readonly inFlight: number;
+  /** Accepted calls that rejected, for any reason. */
+  readonly failures: number;
+  /** Messages on the worker's channels that were not ours or answered no known call. */
+  readonly strayMessages: number;
+}
+
+/** The per-call view returned by `plugin.with(options)`. */
+export interface PluginCallView<T> {
+  readonly api: PluginApi<T>;
+  readonly call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+}
+
+/** Events of a Plugin. */
+export interface PluginEvents {
+  state: [state: PluginState, previous: PluginState];
+  crash: [error: PluginCrashedError];
+  close: [report: CloseReport];
+  exit: [exitCode: number];
+}
+
+const internal = Symbol('isoplug.internal');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
+  /** The plugin's name (`LoadOptions.name`, or the module file's base name). */
+  readonly name: string;
+  /** The version label (`LoadOptions.version`, or a short content hash of the module file). */
+  readonly version: string;
+  /** The module's file URL. */
+  readonly url: string;
+  /** The typed API: one async function per exported function. Not thenable. */
+  readonly api: PluginApi<T>;
+
+  #state: PluginState = 'loading';
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #callTimeoutMs: number;
+  readonly #inflight: InFlight;
+  readonly #methods = new Set<string>();
+  readonly #callbackPorts = new Set<MessagePort>();
+  /** Ids of calls given up on (timeout, abort): their late replies are expected, not stray. */
+  readonly #abandoned = new Set<number>();
+  #hasOnFree = false;
+  #nextId = 0;
+  #calls = 0;
+  #failures = 0;
+  #stray = 0;
+  #workerError: unknown;
+  #crash: PluginCrashedError | undefined;
+  #destroyReason: unknown;
+  #closing: Promise<CloseReport> | undefined;
+  #exitCode: number | undefined;
+  readonly #exited: Promise<number>;
+  #onExit!: (code: number) => void;
+  #onBoot: ((message: WorkerMessage | { t: 'exit' }) => void) | undefined;
+  #onFreed: ((error: Pack | undefined) => void) | undefined;
+
+  /** @internal Use `loadPlugin()`. */
+  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions) {
+    super();
+    if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
+    this.name = options.name ?? module.name;
+    this.version = options.version ?? module.hash;
+    this.url = module.url;
+    this.#callTimeoutMs = options.callTimeoutMs;
+    this.#exited = new Promise((resolve) => (this.#onExit = resolve));
+    this.#inflight = new InFlight(
+      () => this.#ref(true),
+      () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
+    );
+    this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
+
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const boot: BootData = { port: port2, url: module.url, data: options.data };
+    try {
+      this.#worker = new Worker(workerUrl(), {
+        workerData: boot,
+        transferList: [port2],
+        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+        ...(options.env ? { env: options.env } : {}),
+        execArgv: options.execArgv,
+      });
+    } catch (error) {
+      port1.close();
+      port2.close();
+      throw error;
+    }
+    this.#worker.on('error', (error) => (this.#workerError = error));
+    this.#worker.on('exit', (code) => this.#handleExit(code));
+    this.#worker.on('message', () => this.#stray++);
+    this.#port.on('message', (message: WorkerMessage) => this.#handleMessage(message));
+    this.#port.on('messageerror', () => this.#stray++);
+  }
+
+  /** `loading`, `ready`, `closing`, `closed`, `crashed` or `destroyed`. */
+  get state(): PluginState {
+    return this.#state;
+  }
+
+  /** Calls in flight now (the wait-group `close()` drains). */
+  get inFlight(): number {
+    return this.#inflight.size;
+  }
+
+  get stats(): PluginStats {
+    return { calls: this.#calls, inFlight: this.#inflight.size, failures: this.#failures, strayMessages: this.#stray };
+  }
+
+  /** The names callable on this version. */
+  get methods(): readonly string[] {
+    return [...this.#methods];
+  }
+
+  /** The worker's thread id, for diagnostics. */
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  /** Resolves with the worker's exit code once it has exited (after close, destroy or a crash). */
+  get exited(): Promise<number> {
+    return this.#exited;
+  }
+
+  /** Calls a method by name. Unknown or reserved names reject `ERR_PLUGIN_NO_METHOD` without reaching the worker. */
+  call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>) = ((name: string, ...args: unknown[]) =>
+    this.#invoke(name, args, undefined)) as CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+
+  /**
+   * Per-call options: `plugin.with({ timeoutMs, signal, transfer }).api.method(...)` or `.call(name, ...)`.
+   * Throws a TypeError for bad options.
+   */
+  with(options: CallOptions): PluginCallView<T> {
+    const resolved = resolveCallOptions(options);
+    const invoke = (method: string, args: unknown[]) => this.#invoke(method, args, resolved);
+    return {
+      api: createApi<T>(this.#methods, invoke),
+      call: ((name: string, ...args: unknown[]) => invoke(name, args)) as PluginCallView<T>['call'],
+    };
+  }
+
+  #context(method?: string, cause?: unknown): PluginErrorContext {
+    return { pluginName: this.name, version: this.version, method, cause };
+  }
+
+  /** The error for a call refused in the current state. */
+  #refusal(method: string): Error {
+    switch (this.#state) {
+      case 'crashed':
+        return new PluginCrashedError(`plugin ${this.name}@${this.version} crashed; ${method}() refused`, {
+          ...this.#context(method, this.#crash),
+          exitCode: this.#exitCode,
+          state: 'crashed',
+        });
+      case 'destroyed':
+        return new PluginDestroyedError(`plugin ${this.name}@${this.version} was destroyed; ${method}() refused`, this.#context(method, this.#destroyReason));
+      default:
+        return new PluginClosedError(`plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`, this.#context(method));
+    }
+  }
+
+  #invoke(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    if (this.#state !== 'ready') return Promise.reject(this.#refusal(String(method)));
+    if (typeof method !== 'string' || !this.#methods.has(method)) {
+      return Promise.reject(new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${String(method)}`, this.#context(String(method))));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new PluginAbortedError(`${method}() aborted before it started`, this.#context(method, signal.reason)));
+    }
+    const id = ++this.#nextId;
+    let slots: number[] | undefined;
+    let transfer: unknown[] | undefined = options?.transfer ? [...options.transfer] : undefined;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i];
+      if (isCallback(arg)) {
+        const port = exposeCallback(arg, this.#callbackPorts);
+        args[i] = port;
+        (slots ??= []).push(i);
+        (transfer ??= []).push(port);
+      }
+    }
+    try {
+      this.#port.postMessage({ t: Tag.Call, id, m: method, a: args, p: slots }, transfer as MessagePort[] | undefined);
+    } catch (error) {
+      if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
+      return Promise.reject(new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' }));
+    }
+    this.#calls++;
+    return new Promise((resolve, reject) => {
+      const call: PendingCall = {
+        id,
+        method,
+        resolve,
+        reject: (error) => {
+          this.#failures++;
+          reject(error);
+        },
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+      };
+      this.#inflight.add(call);
+      const delay = timerDelay(options?.timeoutMs ?? this.#callTimeoutMs);
+      if (delay !== undefined) {
+        call.timer = setTimeout(() => this.#giveUp(id, (ms) => new PluginTimeoutError(`${method}() timed out after ${ms} ms`, { ...this.#context(method), timeoutMs: ms }), delay), delay);
+        call.timer.unref();
+      }
+      if (signal) {
+        call.onAbort = () => this.#giveUp(id, () => new PluginAbortedError(`${method}() aborted`, this.#context(method, signal.reason)), 0);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+    });
+  }
+
+  #giveUp(id: number, error: (ms: number) => Error, ms: number): void {
+    const call = this.#inflight.take(id);
+    if (call === undefined) return;
+    this.#abandoned.add(id);
+    call.reject(error(ms));
+  }
+
+  #handleMessage(message: WorkerMessage): void {
+    switch (message.t) {
+      case Tag.Ok: {
+        const call = this.#inflight.take(message.id);
+        if (call) call.resolve(message.v);
+        else this.#unknownReply(message.id);
+        return;
+      }
+      case Tag.Err: {
+        const call = this.#inflight.take(message.id);
+        if (call === undefined) return this.#unknownReply(message.id);
+        call.reject(
+          message.clone
+            ? new PluginCloneError(`${call.method}(): the result cannot be sent to the host`, { ...this.#context(call.method, this.#remoteError(message.e, call.method)), direction: 'result' })
+            : this.#remoteError(message.e, call.method),
+        );
+        return;
+      }
+      case Tag.Ready:
+      case Tag.LoadFailed:
+        if (this.#onBoot) this.#onBoot(message);
+        else this.#stray++;
+        return;
+      case Tag.Freed:
+        if (this.#onFreed) this.#onFreed(message.error);
+        else this.#stray++;
+        return;
+      default:
+        this.#stray++;
+    }
+  }
+
+  #unknownReply(id: number): void {
+    if (!this.#abandoned.delete(id)) this.#stray++;
+  }
+
+  /** Rebuilds what plugin code threw, tagged with where it came from. */
+  #remoteError(p: Pack, method: string | undefined): Error {
+    const error = unpack(p, (value) =>
+      new PluginNonErrorThrownError(`${method ?? 'plugin'} threw a non-Error value: ${value.text}`, { ...this.#context(method), value: value.value }),
+    );
+    if (!(error instanceof PluginNonErrorThrownError)) {
+      Object.defineProperty(error, 'plugin', { value: { name: this.name, version: this.version, method }, configurable: true });
+    }
+    return error;
+  }
+
+  #ref(on: boolean): void {
+    if (on) {
+      this.#worker.ref();
+      this.#port.ref();
+    } else {
+      this.#worker.unref();
+      this.#port.unref();
+    }
+  }
+
+  #setState(next: PluginState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    this.emit('state', next, previous);
+  }
+
+  #handleExit(code: number): void {
+    this.#exitCode = code;
+    const state = this.#state;
+    if (state === 'loading') {
+      this.#onBoot?.({ t: 'exit' });
+    } else if (state === 'ready' || state === 'closing') {
+      const cause = this.#workerError;
+      const oom = (cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      const make = (method: string | undefined) => {
+        const message = `plugin ${this.name}@${this.version} ${oom ? 'ran out of memory' : `exited with code ${code}`} during ${state} state${method ? ` while running ${method}()` : ''}`;
+        const context = { ...this.#context(method, cause), exitCode: code, state };
+        return oom ? new PluginOutOfMemoryError(message, context) : new PluginCrashedError(message, context);
+      };
+      this.#crash = make(undefined);
+      this.#setState('crashed');
+      this.#inflight.rejectAll((call) => make(call.method));
+      this.emit('crash', this.#crash);
+    }
+    this.#onFreed?.(undefined);
+    this.#abandoned.clear();
+    this.#port.close();
+    for (const port of this.#callbackPorts) port.close();
+    this.#callbackPorts.clear();
+    this.#onExit(code);
+    this.emit('exit', code);
+  }
+
+  /** Terminates the worker and waits for its exit, at most `ms`. True when it exited. */
+  async #terminate(ms: number): Promise<boolean> {
+    if (this.#exitCode !== undefined) return true;
+    this.#worker.ref();
+    this.#worker.terminate().catch(() => {});
+    const timer = sleep(ms);
+    try {
+      return await Promise.race([this.#exited.then(() => true), timer.promise.then(() => false)]);
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  /** @internal Boots the worker: resolves when ready, rejects `ERR_PLUGIN_LOAD` with the worker gone. */
+  async [internal](readyTimeoutMs: number): Promise<void> {
+    const timer = sleep(readyTimeoutMs);
+    const outcome = await new Promise<WorkerMessage | { t: 'exit' } | { t: 'timeout' }>((resolve) => {
+      this.#onBoot = resolve;
+      void timer.promise.then(() => resolve({ t: 'timeout' }));
+    });
+    timer.cancel();
+    this.#onBoot = undefined;
+    if (outcome.t === Tag.Ready) {
+      for (const method of outcome.methods) this.#methods.add(method);
+      this.#hasOnFree = outcome.free;
+      this.#setState('ready');
+      this.#ref(false);
+      return;
+    }
+    let cause: unknown;
+    if (outcome.t === Tag.LoadFailed) cause = this.#remoteError(outcome.error, outcome.stage);
+    else if (outcome.t === 'timeout') cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, { ...this.#context(), timeoutMs: readyTimeoutMs });
+    else cause = this.#workerError ?? new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, { ...this.#context(), exitCode: this.#exitCode, state: 'loading' });
+    this.#state = 'closed';
+    await this.#terminate(DEFAULTS.terminateTimeoutMs);
+    const stage = outcome.t === Tag.LoadFailed ? ` (${outcome.stage})` : '';
+    throw new PluginLoadError(`cannot load plugin ${this.name} from ${this.url}${stage}`, this.#context(undefined, cause));
+  }
+
+  /**
+   * Closes the version: new calls reject `ERR_PLUGIN_CLOSED` at once; calls in flight finish; `onFree`
+   * runs; the worker is terminated. Past `timeoutMs` the worker is terminated anyway and the calls still
+   * running reject `ERR_PLUGIN_TERMINATED`. A second or concurrent call returns the same promise.
+   */
+  close(options?: CloseOptions): Promise<CloseReport> {
+    if (this.#closing) return this.#closing;
+    let resolved: Required<CloseOptions>;
+    try {
+      resolved = resolveCloseOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#closing = this.#runClose(resolved);
+    return this.#closing;
+  }
+
+  async #runClose({ timeoutMs, terminateTimeoutMs }: Required<CloseOptions>): Promise<CloseReport> {
+    const started = performance.now();
+    const inFlightAtClose = this.#inflight.size;
+    let drained = false;
+    let terminatedCalls = 0;
+    let onFree: CloseReport['onFree'] = 'skipped';
+    let onFreeError: Error | undefined;
+    const abandonedCalls = this.#abandoned.size;
+    if (this.#state === 'ready') {
+      this.#setState('closing');
+      this.#ref(true);
+      const limit = deadline(timeoutMs);
+      drained = await limit.race(this.#inflight.whenIdle().then(() => true), false);
+      // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
+      if (this.state === 'closing') {
+        if (drained && this.#exitCode === undefined) {
+          [onFree, onFreeError] = await this.#runOnFree(limit);
+        }
+        terminatedCalls = this.#inflight.rejectAll(
+          (call) => new PluginTerminatedError(`${call.method}() was still running at the close deadline (${timeoutMs} ms)`, this.#context(call.method)),
+        );
+      }
+      limit.cancel();
+    }
+    const outcome = this.#state === 'crashed' || this.#state === 'destroyed' ? this.#state : 'closed';
+    const terminated = await this.#terminate(terminateTimeoutMs);
+    if (outcome === 'closed') this.#setState('closed');
+    const report: CloseReport = {
+      name: this.name,
+      version: this.version,
+      outcome,
+      drained: drained && terminatedCalls === 0,
+      inFlightAtClose,
+      terminatedCalls,
+      abandonedCalls,
+      onFree,
+      onFreeError,
+      terminated,
+      durationMs: performance.now() - started,
+    };
+    this.emit('close', report);
+    return report;
+  }
+
+  async #runOnFree(limit: ReturnType<typeof deadline>): Promise<[CloseReport['onFree'], Error | undefined]> {
+    if (!this.#hasOnFree) return ['absent', undefined];
+    const freed = new Promise<Pack | undefined>((resolve) => (this.#onFreed = resolve));
+    this.#port.postMessage({ t: Tag.Free });
+    const result = await limit.race(freed.then((error) => ({ error })), undefined);
+    this.#onFreed = undefined;
+    if (result === undefined) return ['timeout', undefined];
+    return result.error === undefined ? ['ok', undefined] : ['threw', this.#remoteError(result.error, 'onFree')];
+  }
+
+  /**
+   * Ends the version now: every call in flight rejects `ERR_PLUGIN_DESTROYED` (cause: `reason`), the
+   * worker is terminated. Resolves once it exited (or after the terminate timeout). Idempotent.
+   */
+  async destroy(reason?: unknown): Promise<void> {
+    if (this.#state === 'ready' || this.#state === 'closing') {
+      this.#destroyReason = reason;
+      this.#setState('destroyed');
+      this.#inflight.rejectAll((call) => new PluginDestroyedError(`${call.method}() ended: plugin ${this.name}@${this.version} was destroyed`, this.#context(call.method, reason)));
+    }
+    await this.#terminate(DEFAULTS.terminateTimeoutMs);
+  }
+
+  /** `await using plugin = await loadPlugin(...)` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export { internal as pluginToken };

@@ -1,0 +1,104 @@
+/**
+ * The wire between the host and one plugin worker. Every message is one of the types below, joined in
+ * a discriminated union per direction. They travel on a private MessageChannel that plugin code cannot
+ * reach (the worker runtime takes its port out of `workerData` before the plugin is imported), so
+ * anything arriving on the worker's public `parentPort` is stray and is only counted.
+ *
+ * Tags are small integers: they are compared on every call.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Pack } from './envelope.js';
+
+export const Tag = {
+  /** host → worker: call an exported function. */
+  Call: 1,
+  /** host → worker: run `onFree` (after the drain). */
+  Free: 2,
+  /** worker → host: the module is imported and `onLoad` resolved. */
+  Ready: 10,
+  /** worker → host: import or `onLoad` failed. */
+  LoadFailed: 11,
+  /** worker → host: a call resolved. */
+  Ok: 12,
+  /** worker → host: a call threw or rejected, or its result could not be cloned. */
+  Err: 13,
+  /** worker → host: `onFree` finished (or threw). */
+  Freed: 14,
+} as const;
+
+export interface CallMessage {
+  readonly t: typeof Tag.Call;
+  /** Call id, unique per version. */
+  readonly id: number;
+  /** Method name; the host checked it against the `Ready` list. */
+  readonly m: string;
+  /** Arguments; a slot listed in `p` holds a MessagePort for a host callback. */
+  readonly a: unknown[];
+  readonly p: number[] | undefined;
+}
+
+export interface FreeMessage {
+  readonly t: typeof Tag.Free;
+}
+
+export type HostMessage = CallMessage | FreeMessage;
+
+export interface ReadyMessage {
+  readonly t: typeof Tag.Ready;
+  /** The callable methods: the module's own exported functions minus reserved names. */
+  readonly methods: string[];
+  /** Whether the module exports `onFree`. */
+  readonly free: boolean;
+}
+
+export interface LoadFailedMessage {
+  readonly t: typeof Tag.LoadFailed;
+  readonly stage: 'import' | 'onLoad';
+  readonly error: Pack;
+}
+
+export interface OkMessage {
+  readonly t: typeof Tag.Ok;
+  readonly id: number;
+  readonly v: unknown;
+}
+
+export interface ErrMessage {
+  readonly t: typeof Tag.Err;
+  readonly id: number;
+  readonly e: Pack;
+  /** Set when the method returned, but its result could not be cloned. */
+  readonly clone: boolean;
+}
+
+export interface FreedMessage {
+  readonly t: typeof Tag.Freed;
+  readonly error: Pack | undefined;
+}
+
+export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage;
+
+/** What the host puts in `workerData`. The runtime deletes `port` before importing the plugin. */
+export interface BootData {
+  port: MessagePort | undefined;
+  /** The plugin module's file URL. */
+  readonly url: string;
+  /** Passed to `onLoad(data)`. */
+  readonly data: unknown;
+}
+
+/**
+ * Export names that are never callable: lifecycle hooks, and anything that would make the API look
+ * like something else (a thenable, an object with a prototype).
+ */
+export const RESERVED_EXPORTS: ReadonlySet<string> = new Set([
+  'onLoad',
+  'onFree',
+  'onInit',
+  'reloadable',
+  'dependencies',
+  'then',
+  'default',
+  ...Object.getOwnPropertyNames(Object.prototype),
+  'prototype',
+]);
