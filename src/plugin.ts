@@ -110,6 +110,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** Ids of calls given up on (timeout, abort): their late replies are expected, not stray. */
   readonly #abandoned = new Set<number>();
   #hasOnFree = false;
+  /** Set when we terminate the worker ourselves: its exit is then not a crash. */
+  #terminating = false;
   #nextId = 0;
   #calls = 0;
   #failures = 0;
@@ -358,7 +360,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const state = this.#state;
     if (state === 'loading') {
       this.#onBoot?.({ t: 'exit' });
-    } else if (state === 'ready' || state === 'closing') {
+    } else if ((state === 'ready' || state === 'closing') && !this.#terminating) {
       const cause = this.#workerError;
       const oom = (cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
       const make = (method: string | undefined) => {
@@ -383,6 +385,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** Terminates the worker and waits for its exit, at most `ms`. True when it exited. */
   async #terminate(ms: number): Promise<boolean> {
     if (this.#exitCode !== undefined) return true;
+    this.#terminating = true;
     this.#worker.ref();
     this.#worker.terminate().catch(() => {});
     const timer = sleep(ms);

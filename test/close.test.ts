@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { loadPlugin } from '../src/index.js';
+import { fixture, Gate } from './helpers.js';
+
+type GateApi = typeof import('./fixtures/gate.mjs');
+
+async function gated() {
+  const gate = new Gate();
+  const plugin = await loadPlugin<GateApi>(fixture('gate.mjs'), { data: { gate: gate.buffer } });
+  return { gate, plugin };
+}
+
+describe('close()', () => {
+  it('lets 50 calls in flight finish, refuses new ones with ERR_PLUGIN_CLOSED, runs onFree, ends the worker', async () => {
+    const { gate, plugin } = await gated();
+    const calls = Array.from({ length: 50 }, (_, i) => plugin.api.wait(i));
+    await gate.entered(50);
+
+    const closing = plugin.close();
+    expect(plugin.state).toBe('closing');
+    await expect(plugin.api.echo(1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED', version: plugin.version, method: 'echo' });
+    expect(plugin.inFlight).toBe(50);
+
+    gate.open();
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const report = await closing;
+    expect(report).toMatchObject({ outcome: 'closed', drained: true, inFlightAtClose: 50, terminatedCalls: 0, onFree: 'ok', terminated: true });
+    expect(gate.freed).toBe(1);
+    expect(plugin.state).toBe('closed');
+    expect(plugin.inFlight).toBe(0);
+    await expect(plugin.call('echo', 1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
+  });
+
+  it('terminates at the deadline: a never-ending call rejects ERR_PLUGIN_TERMINATED and the report says not drained', async () => {
+    const { gate, plugin } = await gated();
+    const stuck = expect(plugin.api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'forever', version: plugin.version });
+    await gate.entered(1);
+    const report = await plugin.close({ timeoutMs: 50 });
+    await stuck;
+    expect(report).toMatchObject({ outcome: 'closed', drained: false, inFlightAtClose: 1, terminatedCalls: 1, onFree: 'skipped', terminated: true });
+    expect(gate.freed).toBe(0);
+  });
+
+  it('a second or concurrent close() returns the same promise; close after close resolves with the first report', async () => {
+    const { plugin } = await gated();
+    const first = plugin.close();
+    const second = plugin.close({ timeoutMs: 1 });
+    expect(second).toBe(first);
+    const report = await first;
+    expect(await plugin.close()).toBe(report);
+  });
+
+  it('closes with nothing in flight', async () => {
+    const { plugin } = await gated();
+    const states: string[] = [];
+    plugin.on('state', (state) => states.push(state));
+    const closed = new Promise((resolve) => plugin.once('close', resolve));
+    const report = await plugin.close();
+    expect(report).toMatchObject({ drained: true, inFlightAtClose: 0, terminated: true });
+    expect(await closed).toBe(report);
+    expect(states).toEqual(['closing', 'closed']);
+  });
+
+  it('rejects bad close options without changing state', async () => {
+    const { plugin } = await gated();
+    await expect(plugin.close({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'closeOptions.timeoutMs' });
+    await expect(plugin.close({ bogus: 1 } as never)).rejects.toBeInstanceOf(TypeError);
+    expect(plugin.state).toBe('ready');
+    await plugin.close();
+  });
+
+  it('await using closes at the end of the scope', async () => {
+    let captured: Awaited<ReturnType<typeof gated>>['plugin'] | undefined;
+    {
+      await using plugin = (await gated()).plugin;
+      captured = plugin;
+      expect(await plugin.api.echo('x')).toBe('x');
+    }
+    expect(captured.state).toBe('closed');
+  });
+});
