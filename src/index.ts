@@ -8,3 +8,7 @@ export type { PluginSpecifier } from './resolve.js';
 export * from './errors.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
+export { createHotSwap, HotSwap } from './hotswap.js';
+export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap.js';
+export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './hotswap-options.js';
+export { HOTSWAP_DEFAULTS } from './hotswap-options.js';

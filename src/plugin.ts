@@ -33,7 +33,7 @@ import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
 import { Tag, type BootData, type WorkerMessage } from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
-import { deadline, sleep } from './time.js';
+import { deadline, sleep, type Deadline } from './time.js';
 import { workerUrl } from './worker-url.js';
 
 export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
@@ -88,6 +88,8 @@ export interface PluginEvents {
 }
 
 const internal = Symbol('isoplug.internal');
+/** @internal Calls a method with per-call options (used by HotSwap's routing). */
+export const kInvoke = Symbol('isoplug.invoke');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
@@ -120,6 +122,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #crash: PluginCrashedError | undefined;
   #destroyReason: unknown;
   #closing: Promise<CloseReport> | undefined;
+  #closeDeadline: Deadline | undefined;
   #exitCode: number | undefined;
   readonly #exited: Promise<number>;
   #onExit!: (code: number) => void;
@@ -208,6 +211,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       api: createApi<T>(this.#methods, invoke),
       call: ((name: string, ...args: unknown[]) => invoke(name, args)) as PluginCallView<T>['call'],
     };
+  }
+
+  /** @internal */
+  [kInvoke](method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    return this.#invoke(method, args, options);
   }
 
   #context(method?: string, cause?: unknown): PluginErrorContext {
@@ -425,18 +433,33 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /**
    * Closes the version: new calls reject `ERR_PLUGIN_CLOSED` at once; calls in flight finish; `onFree`
    * runs; the worker is terminated. Past `timeoutMs` the worker is terminated anyway and the calls still
-   * running reject `ERR_PLUGIN_TERMINATED`. A second or concurrent call returns the same promise.
+   * running reject `ERR_PLUGIN_TERMINATED`. A second or concurrent call returns the same promise; when
+   * it gives a sooner deadline, the deadline is brought forward (`close({ timeoutMs: 0 })` force-closes
+   * a version that is draining).
    */
   close(options?: CloseOptions): Promise<CloseReport> {
-    if (this.#closing) return this.#closing;
     let resolved: Required<CloseOptions>;
     try {
       resolved = resolveCloseOptions(options);
     } catch (error) {
-      return Promise.reject(error);
+      return this.#closing ?? Promise.reject(error);
+    }
+    if (this.#closing) {
+      if (options?.timeoutMs !== undefined) this.#closeDeadline?.shorten(resolved.timeoutMs);
+      return this.#closing;
     }
     this.#closing = this.#runClose(resolved);
     return this.#closing;
+  }
+
+  /**
+   * Erlang's soft purge: closes the version only when nothing is in flight. Otherwise closes nothing,
+   * changes nothing, and tells how many calls are in flight.
+   */
+  softClose(options?: CloseOptions): { closed: true; report: Promise<CloseReport> } | { closed: false; inFlight: number } {
+    const inFlight = this.#inflight.size;
+    if (inFlight > 0 && this.#state === 'ready') return { closed: false, inFlight };
+    return { closed: true, report: this.close(options) };
   }
 
   async #runClose({ timeoutMs, terminateTimeoutMs }: Required<CloseOptions>): Promise<CloseReport> {
@@ -451,6 +474,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#setState('closing');
       this.#ref(true);
       const limit = deadline(timeoutMs);
+      this.#closeDeadline = limit;
       drained = await limit.race(this.#inflight.whenIdle().then(() => true), false);
       // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
       if (this.state === 'closing') {
@@ -483,7 +507,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return report;
   }
 
-  async #runOnFree(limit: ReturnType<typeof deadline>): Promise<[CloseReport['onFree'], Error | undefined]> {
+  async #runOnFree(limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
     if (!this.#hasOnFree) return ['absent', undefined];
     const freed = new Promise<Pack | undefined>((resolve) => (this.#onFreed = resolve));
     this.#port.postMessage({ t: Tag.Free });

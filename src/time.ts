@@ -12,15 +12,39 @@ export function sleep(ms: number): { promise: Promise<void>; cancel: () => void 
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-/** A deadline shared by several waits: `race(p, late)` resolves with p's value, or `late` once the deadline passed. */
-export function deadline(ms: number): { race: <T, L>(p: Promise<T>, late: L) => Promise<T | L>; cancel: () => void } {
-  const timer = sleep(ms);
+/** A deadline shared by several waits, which can be brought forward but never pushed back. */
+export interface Deadline {
+  /** Resolves with p's value, or with `late` once the deadline has passed. */
+  race<T, L>(p: Promise<T>, late: L): Promise<T | L>;
+  /** Brings the deadline forward to `ms` from now, when that is sooner. */
+  shorten(ms: number): void;
+  cancel(): void;
+}
+
+export function deadline(ms: number): Deadline {
+  let at = performance.now() + ms;
+  let timer: NodeJS.Timeout | undefined;
   let passed = false;
-  const over = timer.promise.then(() => {
+  let fire!: () => void;
+  const over = new Promise<void>((resolve) => (fire = resolve)).then(() => {
     passed = true;
   });
+  const arm = (delayMs: number) => {
+    clearTimeout(timer);
+    const delay = timerDelay(delayMs);
+    if (delay === undefined) return;
+    timer = setTimeout(fire, delay);
+    timer.unref();
+  };
+  arm(ms);
   return {
     race: <T, L>(p: Promise<T>, late: L) => (passed ? Promise.resolve(late) : Promise.race([p, over.then(() => late)])),
-    cancel: timer.cancel,
+    shorten(next: number) {
+      const nextAt = performance.now() + next;
+      if (nextAt >= at) return;
+      at = nextAt;
+      arm(next);
+    },
+    cancel: () => clearTimeout(timer),
   };
 }

@@ -43,8 +43,9 @@ export class Gate {
     }
   }
 
-  open(): void {
-    Atomics.store(this.#view, 0, 1);
+  /** Opens the gate; fixtures that understand it treat `value` 2 as "crash instead of returning". */
+  open(value = 1): void {
+    Atomics.store(this.#view, 0, value);
     Atomics.notify(this.#view, 0);
   }
 

@@ -1,0 +1,147 @@
+import type { PluginApi } from './api.js';
+import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+import { DEFAULTS, duration, resolveLoadOptions, type LoadOptions } from './options.js';
+import type { Plugin } from './plugin.js';
+
+/** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HealthCheck<T = any> = (api: PluginApi<T>, plugin: Plugin<T>) => unknown;
+
+/** Restart policy for a current version that crashes, in the manner of an OTP supervisor. */
+export interface RestartPolicy {
+  /**
+   * Restarts allowed within `withinMs`; one more crash gives up (state `failed`).
+   * @default 3
+   */
+  maxRestarts?: number;
+  /**
+   * The window of the intensity limit, in ms.
+   * @default 60000
+   */
+  withinMs?: number;
+  /**
+   * Wait before the first restart, in ms; doubles with each restart in the window.
+   * @default 100
+   */
+  backoffMs?: number;
+  /**
+   * Upper bound of the backoff, in ms.
+   * @default 5000
+   */
+  maxBackoffMs?: number;
+}
+
+/** Options of `hs.swap()`: the new version's load options, and a health check for this swap. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface SwapOptions<T = any> extends LoadOptions {
+  /**
+   * Overrides `HotSwapOptions.healthCheck` for this swap.
+   * @default HotSwapOptions.healthCheck
+   */
+  healthCheck?: HealthCheck<T>;
+}
+
+/** Options of `createHotSwap()`: load options of the first version (and of restarts), plus the swap policy. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface HotSwapOptions<T = any> extends LoadOptions {
+  /**
+   * How long an old version may drain after a swap before it is terminated (its `close()` deadline).
+   * @default 30000
+   */
+  drainTimeoutMs?: number;
+  /**
+   * Old versions allowed to drain at once. A swap that would exceed it force-closes the oldest one
+   * (its remaining calls reject `ERR_PLUGIN_TERMINATED`). 1 is Erlang's two versions.
+   * @default 1
+   */
+  retain?: number;
+  /**
+   * Checked against every new version before traffic moves to it.
+   * @default undefined (no check)
+   */
+  healthCheck?: HealthCheck<T>;
+  /**
+   * Restart the current version when it crashes: `true` for the default policy, or a policy.
+   * @default false (a crash leaves the swap `failed` until the next successful swap)
+   */
+  restart?: boolean | RestartPolicy;
+}
+
+export interface ResolvedRestart {
+  readonly maxRestarts: number;
+  readonly withinMs: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export interface ResolvedHotSwapOptions {
+  readonly load: LoadOptions;
+  readonly drainTimeoutMs: number;
+  readonly retain: number;
+  readonly healthCheck: HealthCheck | undefined;
+  readonly restart: ResolvedRestart | undefined;
+}
+
+export const HOTSWAP_DEFAULTS = Object.freeze({
+  drainTimeoutMs: DEFAULTS.closeTimeoutMs,
+  retain: 1,
+  restart: Object.freeze({ maxRestarts: 3, withinMs: 60_000, backoffMs: 100, maxBackoffMs: 5_000 }),
+});
+
+const SWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck']);
+const HOTSWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'drainTimeoutMs', 'retain', 'restart']);
+
+function without(options: object | undefined, keys: ReadonlySet<string>): LoadOptions {
+  const load: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options ?? {})) if (!keys.has(key)) load[key] = value;
+  return load as LoadOptions;
+}
+
+function healthCheck(option: string, value: unknown): HealthCheck | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new PluginOptionTypeError(option, 'expected a function');
+  return value as HealthCheck | undefined;
+}
+
+function count(option: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new PluginOptionTypeError(option, `expected an integer, got ${String(value)}`);
+  if (value < min) throw new PluginOptionRangeError(option, `expected an integer ≥ ${min}, got ${value}`);
+  return value;
+}
+
+function restartPolicy(value: unknown): ResolvedRestart | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return HOTSWAP_DEFAULTS.restart;
+  if (value === null || typeof value !== 'object') throw new PluginOptionTypeError('options.restart', 'expected a boolean or a policy object');
+  const p = value as Record<string, unknown>;
+  for (const key of Object.keys(p)) {
+    if (!(key in HOTSWAP_DEFAULTS.restart)) throw new PluginOptionTypeError(`options.restart.${key}`, 'unknown option');
+  }
+  const d = HOTSWAP_DEFAULTS.restart;
+  return {
+    maxRestarts: count('options.restart.maxRestarts', p['maxRestarts'], d.maxRestarts, 0),
+    withinMs: duration('options.restart.withinMs', p['withinMs'], d.withinMs),
+    backoffMs: duration('options.restart.backoffMs', p['backoffMs'], d.backoffMs, false),
+    maxBackoffMs: duration('options.restart.maxBackoffMs', p['maxBackoffMs'], d.maxBackoffMs, false),
+  };
+}
+
+/** Validates `createHotSwap()` options (the load options included); throws naming the option. */
+export function resolveHotSwapOptions(options: unknown): ResolvedHotSwapOptions {
+  resolveLoadOptions(options, HOTSWAP_KEYS);
+  const o = (options ?? {}) as Record<string, unknown>;
+  return {
+    load: without(o, HOTSWAP_KEYS),
+    drainTimeoutMs: duration('options.drainTimeoutMs', o['drainTimeoutMs'], HOTSWAP_DEFAULTS.drainTimeoutMs),
+    retain: count('options.retain', o['retain'], HOTSWAP_DEFAULTS.retain, 0),
+    healthCheck: healthCheck('options.healthCheck', o['healthCheck']),
+    restart: restartPolicy(o['restart']),
+  };
+}
+
+/** Validates `swap()` options. */
+export function resolveSwapOptions(options: unknown): { load: LoadOptions; healthCheck: HealthCheck | undefined } {
+  resolveLoadOptions(options, SWAP_KEYS);
+  const o = (options ?? {}) as Record<string, unknown>;
+  return { load: without(o, SWAP_KEYS), healthCheck: healthCheck('swapOptions.healthCheck', o['healthCheck']) };
+}

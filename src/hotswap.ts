@@ -1,0 +1,373 @@
+/**
+ * A HotSwap routes every call to the version current when the call starts, and moves traffic from
+ * one version to the next in one synchronous step.
+ *
+ * Policies (documented in the README):
+ * - Swaps are serialized. While one runs, the latest request waits; an earlier waiting request rejects
+ *   `ERR_SWAP_SUPERSEDED` (latest wins). The queue is released at the switch, so a swap does not wait
+ *   for the previous version's drain.
+ * - A swap is transactional: load, `onLoad` and the health check happen before the switch; if any
+ *   fails the new worker is destroyed, the current version keeps serving, and `swap()` rejects
+ *   `ERR_SWAP_FAILED`.
+ * - Retention: at most `retain` old versions drain at once. At a switch that would exceed it, the
+ *   oldest draining version is force-closed (its close deadline is brought to now).
+ * - Restart (opt-in): a crash of the current version boots the same module again after a backoff,
+ *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
+ *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
+ */
+import { EventEmitter } from 'node:events';
+import { createApi, type CallByName, type PluginApi } from './api.js';
+import { PluginClosedError, PluginCrashedError, SwapFailedError, SwapSupersededError } from './errors.js';
+import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
+import { loadPlugin } from './load.js';
+import { resolveCallOptions, type CallOptions, type LoadOptions } from './options.js';
+import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
+import type { PluginSpecifier } from './resolve.js';
+import { sleep } from './time.js';
+
+export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
+
+/** What `swap()` resolves with, once the switch happened and the old version drained. */
+export interface SwapReport {
+  readonly from: string;
+  readonly to: string;
+  /** Load of the new version, `onLoad` and the health check included. */
+  readonly loadMs: number;
+  /** The synchronous switch itself. */
+  readonly switchMs: number;
+  /** The old version's drain and close. */
+  readonly drainMs: number;
+  /** The old version's close report. */
+  readonly close: CloseReport;
+}
+
+/** Emitted at the moment traffic moves. */
+export interface SwapEvent {
+  readonly from: string;
+  readonly to: string;
+  readonly loadMs: number;
+  readonly reason: 'swap' | 'restart';
+}
+
+export interface VersionInfo {
+  readonly version: string;
+  readonly role: 'current' | 'draining';
+  readonly state: Plugin['state'];
+  readonly stats: PluginStats;
+}
+
+export interface HotSwapEvents {
+  swap: [event: SwapEvent];
+  drained: [report: CloseReport];
+  crash: [error: PluginCrashedError];
+  restart: [event: { version: string; attempt: number }];
+  failed: [error: PluginCrashedError];
+  state: [state: HotSwapState, previous: HotSwapState];
+}
+
+interface Request {
+  readonly specifier: PluginSpecifier;
+  readonly load: LoadOptions;
+  readonly healthCheck: HealthCheck | undefined;
+  readonly reason: 'swap' | 'restart';
+  readonly resolve: (report: SwapReport) => void;
+  readonly reject: (error: Error) => void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents> implements AsyncDisposable {
+  /** The typed API; each call goes to the version current when it starts. */
+  readonly api: PluginApi<T>;
+  /** Calls a method by name on the current version. */
+  readonly call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+
+  #current: Plugin<T>;
+  #specifier: PluginSpecifier;
+  #load: LoadOptions;
+  readonly #options: ResolvedHotSwapOptions;
+  readonly #draining = new Set<Plugin<T>>();
+  #state: HotSwapState = 'ready';
+  #waiting: Request | undefined;
+  #running = false;
+  #lastCrash: PluginCrashedError | undefined;
+  /** Settles when a restart attempt ends (a new current, or failed). */
+  #recovered: Promise<void> | undefined;
+  #onRecovered: (() => void) | undefined;
+  #restarts: number[] = [];
+  #restartScheduled = false;
+  #closing: Promise<CloseReport[]> | undefined;
+  /** The running queue, awaited by close() so no new version outlives it. */
+  #pumping: Promise<void> = Promise.resolve();
+  /** Methods of the current version (the api's keys follow the switch). */
+  readonly #methods: Set<string>;
+
+  /** @internal Use `createHotSwap()`. */
+  constructor(first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
+    super();
+    this.#current = first;
+    this.#specifier = specifier;
+    this.#load = options.load;
+    this.#options = options;
+    this.#watch(first);
+    this.#methods = new Set(first.methods);
+    this.api = createApi<T>(this.#methods, (method, args) => this.#route(method, args, undefined));
+    this.call = ((name: string, ...args: unknown[]) => this.#route(name, args, undefined)) as HotSwap<T>['call'];
+  }
+
+  get state(): HotSwapState {
+    return this.#state;
+  }
+
+  /** The version serving new calls. */
+  get current(): Plugin<T> {
+    return this.#current;
+  }
+
+  /** The current version's label. */
+  get version(): string {
+    return this.#current.version;
+  }
+
+  /** The current version and the ones still draining, with their counters. */
+  get versions(): VersionInfo[] {
+    const info = (plugin: Plugin<T>, role: VersionInfo['role']): VersionInfo => ({ version: plugin.version, role, state: plugin.state, stats: plugin.stats });
+    return [info(this.#current, 'current'), ...[...this.#draining].map((p) => info(p, 'draining'))];
+  }
+
+  /** Per-call options, as `Plugin.with()`. */
+  with(options: CallOptions): PluginCallView<T> {
+    const resolved = resolveCallOptions(options);
+    return {
+      api: createApi<T>(this.#methods, (method, args) => this.#route(method, args, resolved)),
+      call: ((name: string, ...args: unknown[]) => this.#route(name, args, resolved)) as PluginCallView<T>['call'],
+    };
+  }
+
+  #route(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    switch (this.#state) {
+      case 'ready':
+        return this.#current[kInvoke](method, args, options);
+      case 'restarting':
+        return (this.#recovered ?? Promise.resolve()).then(() => this.#route(method, args, options));
+      case 'failed':
+        return Promise.reject(
+          new PluginCrashedError(`plugin ${this.#current.name} failed; ${method}() refused`, {
+            pluginName: this.#current.name,
+            version: this.#current.version,
+            method,
+            cause: this.#lastCrash,
+            exitCode: this.#lastCrash?.exitCode,
+            state: 'failed',
+          }),
+        );
+      default:
+        return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; ${method}() refused`, { pluginName: this.#current.name, version: this.#current.version, method }));
+    }
+  }
+
+  #setState(next: HotSwapState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    this.emit('state', next, previous);
+  }
+
+  /**
+   * Loads `specifier` as the next version, checks it, moves traffic to it, then drains and closes
+   * the old version. Resolves after the drain. Rejects `ERR_SWAP_FAILED` (the current version keeps
+   * serving), `ERR_SWAP_SUPERSEDED` (a later request replaced this one while it waited) or
+   * `ERR_PLUGIN_CLOSED` (the hot swap is closing).
+   */
+  swap(specifier: PluginSpecifier, options?: SwapOptions<T>): Promise<SwapReport> {
+    let resolved: ReturnType<typeof resolveSwapOptions>;
+    try {
+      resolved = resolveSwapOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#enqueue(specifier, resolved.load, resolved.healthCheck ?? this.#options.healthCheck, 'swap');
+  }
+
+  #enqueue(specifier: PluginSpecifier, load: LoadOptions, healthCheck: HealthCheck | undefined, reason: Request['reason']): Promise<SwapReport> {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; swap refused`, { pluginName: this.#current.name, version: this.#current.version }));
+    }
+    return new Promise((resolve, reject) => {
+      const superseded = this.#waiting;
+      this.#waiting = { specifier, load, healthCheck, reason, resolve, reject };
+      superseded?.reject(
+        new SwapSupersededError(`a later swap replaced this one before it started`, { pluginName: this.#current.name, version: this.#current.version }),
+      );
+      if (!this.#running) this.#pumping = this.#pump();
+    });
+  }
+
+  async #pump(): Promise<void> {
+    this.#running = true;
+    for (let request = this.#waiting; request; request = this.#waiting) {
+      this.#waiting = undefined;
+      await this.#run(request);
+    }
+    this.#running = false;
+    // A user swap that failed while restarting replaced the pending restart: restart now.
+    if (this.#state === 'restarting' && !this.#restartScheduled) {
+      this.#enqueue(this.#specifier, this.#load, undefined, 'restart').catch(() => {});
+    }
+  }
+
+  /** One swap (or restart): never throws; settles the request. */
+  async #run(request: Request): Promise<void> {
+    if (request.reason === 'restart' && this.#state !== 'restarting') {
+      // A swap already replaced the crashed version.
+      return request.reject(new SwapSupersededError('a swap replaced the crashed version before the restart', { pluginName: this.#current.name, version: this.#current.version }));
+    }
+    const from = this.#current;
+    const started = performance.now();
+    let next: Plugin<T>;
+    try {
+      next = await loadPlugin<T>(request.specifier, request.load);
+    } catch (cause) {
+      return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
+    }
+    if (request.healthCheck) {
+      let verdict: unknown;
+      try {
+        verdict = await request.healthCheck(next.api, next);
+      } catch (cause) {
+        verdict = cause instanceof Error ? cause : new Error('health check threw', { cause });
+      }
+      if (verdict === false || verdict instanceof Error) {
+        await next.destroy(verdict);
+        return this.#failed(request, `version ${next.version} failed its health check`, verdict === false ? undefined : verdict);
+      }
+    }
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      await next.destroy();
+      return request.reject(new PluginClosedError('hot swap closed while the new version was loading', { pluginName: next.name, version: next.version }));
+    }
+    const loadMs = performance.now() - started;
+
+    // The switch: one synchronous step. Calls that started before it stay on `from`.
+    const switchStarted = performance.now();
+    this.#current = next;
+    this.#specifier = request.specifier;
+    this.#load = request.load;
+    this.#watch(next);
+    this.#methods.clear();
+    for (const method of next.methods) this.#methods.add(method);
+    this.#setState('ready');
+    this.#onRecovered?.();
+    const switchMs = performance.now() - switchStarted;
+    this.emit('swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
+    if (request.reason === 'restart') this.emit('restart', { version: next.version, attempt: this.#restarts.length });
+
+    const drainStarted = performance.now();
+    void this.#retire(from).then((close) =>
+      request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close }),
+    );
+  }
+
+  #failed(request: Request, message: string, cause: unknown): void {
+    request.reject(new SwapFailedError(`swap failed: ${message}`, { pluginName: this.#current.name, version: this.#current.version, cause }));
+    if (request.reason === 'restart') this.#crashed(cause instanceof PluginCrashedError ? cause : this.#lastCrash);
+  }
+
+  /** Moves a version out of service: it drains under the retention bound, then is closed. */
+  #retire(old: Plugin<T>): Promise<CloseReport> {
+    this.#draining.add(old);
+    const closing = old.close({ timeoutMs: this.#options.drainTimeoutMs });
+    for (const oldest of this.#draining) {
+      if (this.#draining.size - this.#forced.size <= this.#options.retain) break;
+      if (this.#forced.has(oldest)) continue;
+      this.#forced.add(oldest);
+      void oldest.close({ timeoutMs: 0 });
+    }
+    return closing.then((report) => {
+      this.#draining.delete(old);
+      this.#forced.delete(old);
+      this.emit('drained', report);
+      return report;
+    });
+  }
+
+  /** Draining versions whose deadline was brought to now; they no longer count against `retain`. */
+  readonly #forced = new Set<Plugin<T>>();
+
+  #watch(plugin: Plugin<T>): void {
+    plugin.once('crash', (error) => {
+      if (plugin !== this.#current || this.#state === 'closing' || this.#state === 'closed') return;
+      this.emit('crash', error);
+      this.#crashed(error);
+    });
+  }
+
+  /** The current version died (or a restart failed): restart within the intensity limit, or fail. */
+  #crashed(error: PluginCrashedError | undefined): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#lastCrash = error ?? this.#lastCrash;
+    const policy = this.#options.restart;
+    const now = performance.now();
+    this.#restarts = this.#restarts.filter((at) => now - at < (policy?.withinMs ?? 0));
+    if (!policy || this.#restarts.length >= policy.maxRestarts) {
+      this.#setState('failed');
+      this.#onRecovered?.();
+      if (this.#lastCrash) this.emit('failed', this.#lastCrash);
+      return;
+    }
+    this.#restarts.push(now);
+    if (this.#state !== 'restarting') {
+      this.#recovered = new Promise((resolve) => (this.#onRecovered = resolve));
+      this.#setState('restarting');
+    }
+    const backoff = Math.min(policy.backoffMs * 2 ** (this.#restarts.length - 1), policy.maxBackoffMs);
+    this.#restartScheduled = true;
+    void sleep(backoff).promise.then(() => {
+      this.#restartScheduled = false;
+      // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
+      if (this.#state === 'restarting' && !this.#waiting) {
+        this.#enqueue(this.#specifier, this.#load, undefined, 'restart').catch(() => {});
+      }
+    });
+  }
+
+  /**
+   * Closes the current version and every draining one (each drains first, within `timeoutMs`), and
+   * refuses swaps and calls from now on. Resolves with their close reports, current first.
+   */
+  close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
+    if (this.#closing) return this.#closing;
+    this.#setState('closing');
+    this.#onRecovered?.();
+    this.#waiting?.reject(new PluginClosedError('hot swap closed before this swap started', { pluginName: this.#current.name, version: this.#current.version }));
+    this.#waiting = undefined;
+    const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
+    const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
+    this.#closing = Promise.all([closes, this.#pumping]).then(([reports]) => {
+      this.#setState('closed');
+      return reports;
+    });
+    return this.#closing;
+  }
+
+  /** Ends every version now: calls in flight reject `ERR_PLUGIN_DESTROYED`. */
+  async destroy(reason?: unknown): Promise<void> {
+    const closing = this.close({ timeoutMs: 0 });
+    await Promise.all([this.#current, ...this.#draining].map((p) => p.destroy(reason)));
+    await closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Loads the first version and returns a HotSwap routing calls to it; `hs.swap()` moves traffic to the
+ * next. Rejects like `loadPlugin()` when the first version cannot be loaded.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function createHotSwap<T = Record<string, any>>(specifier: PluginSpecifier, options?: HotSwapOptions<T>): Promise<HotSwap<T>> {
+  const resolved = resolveHotSwapOptions(options);
+  const first = await loadPlugin<T>(specifier, resolved.load);
+  return new HotSwap<T>(first, specifier, resolved);
+}

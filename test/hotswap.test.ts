@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { createHotSwap, type HotSwap } from '../src/index.js';
+import { fixture, Gate } from './helpers.js';
+import { leftovers } from './setup/leaks.js';
+
+type Versioned = typeof import('./fixtures/versioned.mjs');
+const A = fixture('versioned.mjs');
+const B = fixture('versioned-b.mjs');
+
+/** Callers calling continuously until stopped; every call is accounted for. */
+function load(hs: HotSwap<Versioned>, callers: number) {
+  let running = true;
+  let resolvedSwaps = 0;
+  const tally = { ok: 0, failed: [] as unknown[], violations: 0, maxLiveWorkers: 0 };
+  const caller = async (id: number) => {
+    for (let i = 0; running; i++) {
+      // A call started after swap N resolved must be served by version N or later.
+      const floor = resolvedSwaps;
+      try {
+        const reply = await hs.api.work(id);
+        const served = Number(String(reply.label).slice(1));
+        if (served < floor) tally.violations++;
+        tally.ok++;
+      } catch (error) {
+        tally.failed.push(error);
+      }
+      tally.maxLiveWorkers = Math.max(tally.maxLiveWorkers, leftovers().workers);
+    }
+  };
+  const done = Promise.all(Array.from({ length: callers }, (_, id) => caller(id)));
+  return {
+    tally,
+    swapped: (n: number) => (resolvedSwaps = n),
+    stop: async () => {
+      running = false;
+      await done;
+      return tally;
+    },
+  };
+}
+
+describe('createHotSwap', () => {
+  it('64 callers through 50 swaps back and forth: 0 failures, no call after a swap served by an older version, live workers bounded', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const traffic = load(hs, 64);
+    const events: string[] = [];
+    hs.on('swap', (e) => events.push(`${e.from}>${e.to}`));
+    for (let n = 1; n <= 50; n++) {
+      const report = await hs.swap(n % 2 ? B : A, { data: { label: `v${n}` }, version: `v${n}` });
+      traffic.swapped(n);
+      expect(report).toMatchObject({ to: `v${n}`, close: { outcome: 'closed', drained: true } });
+      expect(hs.version).toBe(`v${n}`);
+    }
+    const tally = await traffic.stop();
+    expect(tally.failed).toEqual([]);
+    expect(tally.violations).toBe(0);
+    expect(tally.ok).toBeGreaterThan(0);
+    // current + one draining (retain: 1) + the next one loading.
+    expect(tally.maxLiveWorkers).toBeLessThanOrEqual(3);
+    expect(events).toHaveLength(50);
+    expect(await hs.api.whoami()).toBe('v50');
+    await hs.close();
+    expect(hs.state).toBe('closed');
+  });
+
+  it.each([
+    ['a module that does not parse', () => ({ specifier: fixture('syntax-error.mjs'), options: {} })],
+    ['an onLoad that throws', () => ({ specifier: A, options: { data: { failLoad: true } } })],
+    ['a failing health check', () => ({ specifier: B, options: { healthCheck: async () => false } })],
+    ['a throwing health check', () => ({ specifier: B, options: { healthCheck: () => Promise.reject(new Error('unhealthy')) } })],
+    ['a missing file', () => ({ specifier: fixture('does-not-exist.mjs'), options: {} })],
+  ])('a swap to %s under load fails ERR_SWAP_FAILED; the old version keeps serving; 0 failed calls', async (_, make) => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const traffic = load(hs, 16);
+    const { specifier, options } = make();
+    await expect(hs.swap(specifier, options)).rejects.toMatchObject({ code: 'ERR_SWAP_FAILED', version: hs.version });
+    expect(hs.state).toBe('ready');
+    expect(await hs.api.whoami()).toBe('v0');
+    const tally = await traffic.stop();
+    expect(tally.failed).toEqual([]);
+    expect(hs.versions).toHaveLength(1);
+    await hs.close();
+  });
+
+  it('the cause of a failed swap is the load error, with its own code', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const failure = await hs.swap(A, { data: { failLoad: true } }).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'ERR_SWAP_FAILED', cause: { code: 'ERR_PLUGIN_LOAD', cause: { code: 'E_REFUSED' } } });
+    await hs.close();
+  });
+
+  it('when the old version crashes while draining, only its own in-flight calls fail, coded; the new one is untouched', async () => {
+    const gate = new Gate();
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer } });
+    const held = Array.from({ length: 3 }, () => hs.api.hold());
+    const outcomes = Promise.allSettled(held);
+    await gate.entered(3);
+    const old = hs.current;
+    const swapped = hs.swap(B, { data: { label: 'v1' } });
+    await new Promise((resolve) => hs.once('swap', resolve));
+    // The old version is draining its 3 held calls (it refuses new ones): make those calls exit it.
+    expect(old.state).toBe('closing');
+    const crashed = new Promise((resolve) => old.once('crash', resolve));
+    gate.open(2);
+    await crashed;
+    const report = await swapped;
+    expect(report.close.outcome).toBe('crashed');
+    const settled = await outcomes;
+    for (const s of settled) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_CRASHED', version: old.version, exitCode: 3 } });
+    expect(hs.state).toBe('ready');
+    expect(await hs.api.whoami()).toBe('v1');
+    await hs.close();
+  });
+
+  it('concurrent swaps are serialized: the running one completes, a waiting one is superseded by a later one', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const first = hs.swap(B, { data: { label: 'v1' } });
+    const second = hs.swap(A, { data: { label: 'v2' } });
+    const third = hs.swap(B, { data: { label: 'v3' } });
+    const results = await Promise.allSettled([first, second, third]);
+    expect(results[0]).toMatchObject({ status: 'fulfilled', value: { to: expect.any(String) } });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_SWAP_SUPERSEDED' } });
+    expect(results[2]).toMatchObject({ status: 'fulfilled' });
+    expect(await hs.api.whoami()).toBe('v3');
+    await hs.close();
+  });
+
+  it('retention: a third version arriving while the second still drains force-closes the oldest; its calls reject ERR_PLUGIN_TERMINATED', async () => {
+    const gate = new Gate();
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer }, retain: 1 });
+    const v0calls = Promise.allSettled([hs.api.hold(), hs.api.hold()]);
+    await gate.entered(2);
+    const toV1 = hs.swap(A, { data: { label: 'v1', gate: gate.buffer } });
+    await new Promise((resolve) => hs.once('swap', resolve));
+    const v1calls = Promise.allSettled([hs.api.hold()]);
+    await gate.entered(3);
+    // v0 drains (2 calls), v1 is current with 1 call. A swap to v2 makes v1 drain too: retain 1 → v0 goes.
+    const toV2 = hs.swap(B, { data: { label: 'v2' } });
+    const [first] = await Promise.all([toV1, new Promise((resolve) => hs.once('swap', resolve))]);
+    expect(first).toMatchObject({ from: expect.any(String), close: { outcome: 'closed', drained: false, terminatedCalls: 2 } });
+    for (const s of await v0calls) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_TERMINATED' } });
+    expect(hs.versions.map((v) => v.role)).toEqual(['current', 'draining']);
+    gate.open();
+    expect(await v1calls).toEqual([{ status: 'fulfilled', value: 'v1' }]);
+    expect((await toV2).close).toMatchObject({ drained: true });
+    await hs.close();
+  });
+
+  it('soft close refuses while calls are in flight, and kills nothing', async () => {
+    const gate = new Gate();
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer } });
+    const held = hs.api.hold();
+    await gate.entered(1);
+    expect(hs.current.softClose()).toEqual({ closed: false, inFlight: 1 });
+    expect(hs.current.state).toBe('ready');
+    gate.open();
+    expect(await held).toBe('v0');
+    const soft = hs.current.softClose();
+    expect(soft.closed).toBe(true);
+    if (soft.closed) expect(await soft.report).toMatchObject({ drained: true, inFlightAtClose: 0 });
+    await hs.close();
+  });
+
+  it('routes calls with per-call options and rejects calls after close with ERR_PLUGIN_CLOSED', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    expect(await hs.with({ timeoutMs: 5_000 }).api.whoami()).toBe('v0');
+    expect(await hs.call('whoami')).toBe('v0');
+    await hs.close();
+    await expect(hs.api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
+    await expect(hs.swap(B)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
+  });
+
+  it('rejects bad options naming them', async () => {
+    await expect(createHotSwap(A, { retain: -1 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.retain' });
+    await expect(createHotSwap(A, { restart: { maxRestarts: 1.5 } })).rejects.toMatchObject({ option: 'options.restart.maxRestarts' });
+    await expect(createHotSwap(A, { healthCheck: 1 as never })).rejects.toMatchObject({ option: 'options.healthCheck' });
+  });
+});
+
+describe('restart policy', () => {
+  it('restarts a crashed current version, then gives up after the intensity limit: state failed, calls reject ERR_PLUGIN_CRASHED', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' }, restart: { maxRestarts: 2, withinMs: 60_000, backoffMs: 1 } });
+    const restarts: number[] = [];
+    hs.on('restart', (e) => restarts.push(e.attempt));
+    const failed = new Promise((resolve) => hs.once('failed', resolve));
+    for (let crash = 1; crash <= 3; crash++) {
+      const seen = new Promise((resolve) => hs.once('crash', resolve));
+      await expect(hs.api.die(9)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', exitCode: 9 });
+      await seen;
+      if (crash < 3) {
+        await new Promise((resolve) => hs.once('restart', resolve));
+        expect(await hs.api.whoami()).toBe('v0');
+      }
+    }
+    await failed;
+    expect(restarts).toEqual([1, 2]);
+    expect(hs.state).toBe('failed');
+    await expect(hs.api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 9 } });
+    // A successful swap recovers from failed.
+    await hs.swap(B, { data: { label: 'v1' } });
+    expect(hs.state).toBe('ready');
+    expect(await hs.api.whoami()).toBe('v1');
+    await hs.close();
+  });
+
+  it('without a restart policy a crash leaves the hot swap failed', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const failed = new Promise((resolve) => hs.once('failed', resolve));
+    await expect(hs.api.die(4)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    await failed;
+    await expect(hs.call('whoami')).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    await hs.close();
+  });
+});
