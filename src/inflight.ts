@@ -2,27 +2,41 @@
  * The registry of calls in flight on one version: the wait-group `close()` drains. A call leaves it
  * exactly once, however it settles (reply, timeout, abort, crash, terminate, destroy), and leaving it
  * clears its timer and its abort listener.
+ *
+ * Timeouts: calls with the version's default timeout expire in the order they started, so they share
+ * one timer armed for the oldest (the Map keeps insertion order); a call with its own timeout gets its
+ * own timer.
  */
 export interface PendingCall {
   readonly id: number;
   readonly method: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
+  /** When the call expires on the shared timer (default timeout), in `performance.now()` ms. */
+  expiresAt: number | undefined;
+  /** Its own timer (a per-call timeout). */
   timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
+export interface InFlightHooks {
+  /** 0 → 1 calls (the host refs the worker). */
+  busy(): void;
+  /** 1 → 0 calls (the host unrefs it). */
+  idle(): void;
+  /** A call on the shared timer is past its deadline; it has already left the registry. */
+  expire(call: PendingCall): void;
+}
+
 export class InFlight {
   readonly #calls = new Map<number, PendingCall>();
+  readonly #hooks: InFlightHooks;
   #idle: Array<() => void> = [];
-  readonly #onBusy: () => void;
-  readonly #onIdle: () => void;
+  #sweeper: NodeJS.Timeout | undefined;
 
-  /** `onBusy` runs on 0 → 1 calls, `onIdle` on 1 → 0 (the host refs and unrefs the worker there). */
-  constructor(onBusy: () => void, onIdle: () => void) {
-    this.#onBusy = onBusy;
-    this.#onIdle = onIdle;
+  constructor(hooks: InFlightHooks) {
+    this.#hooks = hooks;
   }
 
   get size(): number {
@@ -31,7 +45,8 @@ export class InFlight {
 
   add(call: PendingCall): void {
     this.#calls.set(call.id, call);
-    if (this.#calls.size === 1) this.#onBusy();
+    if (this.#calls.size === 1) this.#hooks.busy();
+    if (call.expiresAt !== undefined && this.#sweeper === undefined) this.#arm(call.expiresAt);
   }
 
   /** Removes the call and clears what it holds; undefined when it already left. */
@@ -42,7 +57,9 @@ export class InFlight {
     if (call.timer !== undefined) clearTimeout(call.timer);
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
     if (this.#calls.size === 0) {
-      this.#onIdle();
+      clearTimeout(this.#sweeper);
+      this.#sweeper = undefined;
+      this.#hooks.idle();
       const waiters = this.#idle;
       this.#idle = [];
       for (const wake of waiters) wake();
@@ -64,5 +81,22 @@ export class InFlight {
   whenIdle(): Promise<void> {
     if (this.#calls.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #arm(at: number): void {
+    this.#sweeper = setTimeout(() => this.#sweep(), Math.max(0, at - performance.now()));
+    this.#sweeper.unref();
+  }
+
+  /** Expires the calls on the shared timer that are due, oldest first; re-arms for the next one. */
+  #sweep(): void {
+    this.#sweeper = undefined;
+    const now = performance.now();
+    for (const call of this.#calls.values()) {
+      if (call.expiresAt === undefined) continue;
+      if (call.expiresAt > now) return this.#arm(call.expiresAt);
+      this.take(call.id);
+      this.#hooks.expire(call);
+    }
   }
 }

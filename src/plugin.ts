@@ -31,7 +31,7 @@ import {
 } from './errors.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
-import { Tag, type BootData, type WorkerMessage } from './protocol.js';
+import { Tag, type BootData, type CallMessage, type ErrMessage, type HostMessage, type OkMessage, type WorkerMessage } from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
 import { workerUrl } from './worker-url.js';
@@ -105,7 +105,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #state: PluginState = 'loading';
   readonly #worker: Worker;
   readonly #port: MessagePort;
-  readonly #callTimeoutMs: number;
+  /** The default call timeout, or undefined for none. */
+  readonly #callTimer: number | undefined;
+  #outbox: CallMessage[] = [];
   readonly #inflight: InFlight;
   readonly #methods = new Set<string>();
   readonly #callbackPorts = new Set<MessagePort>();
@@ -136,12 +138,16 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.name = options.name ?? module.name;
     this.version = options.version ?? module.hash;
     this.url = module.url;
-    this.#callTimeoutMs = options.callTimeoutMs;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
-    this.#inflight = new InFlight(
-      () => this.#ref(true),
-      () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
-    );
+    this.#callTimer = timerDelay(options.callTimeoutMs);
+    this.#inflight = new InFlight({
+      busy: () => this.#ref(true),
+      idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
+      expire: (call) => {
+        this.#abandoned.add(call.id);
+        call.reject(this.#timeoutError(call.method, this.#callTimer!));
+      },
+    });
     this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
 
     const { port1, port2 } = new MessageChannel();
@@ -259,14 +265,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         (transfer ??= []).push(port);
       }
     }
-    try {
-      this.#port.postMessage({ t: Tag.Call, id, m: method, a: args, p: slots }, transfer as MessagePort[] | undefined);
-    } catch (error) {
-      if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
-      return Promise.reject(new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' }));
-    }
     this.#calls++;
-    return new Promise((resolve, reject) => {
+    const timeoutMs = options?.timeoutMs;
+    const promise = new Promise((resolve, reject) => {
       const call: PendingCall = {
         id,
         method,
@@ -275,48 +276,80 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
           this.#failures++;
           reject(error);
         },
+        expiresAt: timeoutMs === undefined && this.#callTimer !== undefined ? performance.now() + this.#callTimer : undefined,
         timer: undefined,
         signal,
         onAbort: undefined,
       };
       this.#inflight.add(call);
-      const delay = timerDelay(options?.timeoutMs ?? this.#callTimeoutMs);
+      const delay = timeoutMs === undefined ? undefined : timerDelay(timeoutMs);
       if (delay !== undefined) {
-        call.timer = setTimeout(() => this.#giveUp(id, (ms) => new PluginTimeoutError(`${method}() timed out after ${ms} ms`, { ...this.#context(method), timeoutMs: ms }), delay), delay);
+        call.timer = setTimeout(() => this.#giveUp(id, this.#timeoutError(method, delay)), delay);
         call.timer.unref();
       }
       if (signal) {
-        call.onAbort = () => this.#giveUp(id, () => new PluginAbortedError(`${method}() aborted`, this.#context(method, signal.reason)), 0);
+        call.onAbort = () => this.#giveUp(id, new PluginAbortedError(`${method}() aborted`, this.#context(method, signal.reason)));
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
+    const message: CallMessage = { t: Tag.Call, id, m: method, a: args, p: slots };
+    if (transfer === undefined) {
+      // Calls made in the same tick travel in one message.
+      this.#outbox.push(message);
+      if (this.#outbox.length === 1) queueMicrotask(this.#flush);
+    } else {
+      this.#flush();
+      this.#post(message, transfer);
+    }
+    return promise;
   }
 
-  #giveUp(id: number, error: (ms: number) => Error, ms: number): void {
+  /** Sends the calls queued this tick: one message for all of them. */
+  readonly #flush = (): void => {
+    const batch = this.#outbox;
+    if (batch.length === 0) return;
+    this.#outbox = [];
+    // The worker is gone: these calls were already rejected with the reason.
+    if (this.#exitCode !== undefined) return;
+    if (batch.length === 1) return this.#post(batch[0]!, undefined);
+    try {
+      this.#port.postMessage({ t: Tag.Batch, b: batch } satisfies HostMessage);
+    } catch {
+      // One of them cannot be cloned: send them one by one so only that call fails.
+      for (const message of batch) this.#post(message, undefined);
+    }
+  };
+
+  #post(message: CallMessage, transfer: unknown[] | undefined): void {
+    try {
+      this.#port.postMessage(message, transfer as MessagePort[] | undefined);
+    } catch (error) {
+      if (message.p) for (const slot of message.p) (message.a[slot] as MessagePort).close();
+      this.#inflight
+        .take(message.id)
+        ?.reject(new PluginCloneError(`${message.m}(): an argument cannot be sent to the plugin`, { ...this.#context(message.m, error), direction: 'argument' }));
+    }
+  }
+
+  #timeoutError(method: string, ms: number): PluginTimeoutError {
+    return new PluginTimeoutError(`${method}() timed out after ${ms} ms`, { ...this.#context(method), timeoutMs: ms });
+  }
+
+  #giveUp(id: number, error: Error): void {
     const call = this.#inflight.take(id);
     if (call === undefined) return;
     this.#abandoned.add(id);
-    call.reject(error(ms));
+    call.reject(error);
   }
 
   #handleMessage(message: WorkerMessage): void {
     switch (message.t) {
-      case Tag.Ok: {
-        const call = this.#inflight.take(message.id);
-        if (call) call.resolve(message.v);
-        else this.#unknownReply(message.id);
+      case Tag.Batch:
+        for (const reply of message.b) this.#settle(reply);
         return;
-      }
-      case Tag.Err: {
-        const call = this.#inflight.take(message.id);
-        if (call === undefined) return this.#unknownReply(message.id);
-        call.reject(
-          message.clone
-            ? new PluginCloneError(`${call.method}(): the result cannot be sent to the host`, { ...this.#context(call.method, this.#remoteError(message.e, call.method)), direction: 'result' })
-            : this.#remoteError(message.e, call.method),
-        );
-        return;
-      }
+      case Tag.Ok:
+      case Tag.Err:
+        return this.#settle(message);
       case Tag.Ready:
       case Tag.LoadFailed:
         if (this.#onBoot) this.#onBoot(message);
@@ -329,6 +362,17 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       default:
         this.#stray++;
     }
+  }
+
+  #settle(reply: OkMessage | ErrMessage): void {
+    const call = this.#inflight.take(reply.id);
+    if (call === undefined) return this.#unknownReply(reply.id);
+    if (reply.t === Tag.Ok) return call.resolve(reply.v);
+    call.reject(
+      reply.clone
+        ? new PluginCloneError(`${call.method}(): the result cannot be sent to the host`, { ...this.#context(call.method, this.#remoteError(reply.e, call.method)), direction: 'result' })
+        : this.#remoteError(reply.e, call.method),
+    );
   }
 
   #unknownReply(id: number): void {

@@ -10,6 +10,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Pack } from './envelope.js';
 
 export const Tag = {
+  /** either way: several messages sent in one tick, in order. */
+  Batch: 0,
   /** host → worker: call an exported function. */
   Call: 1,
   /** host → worker: run `onFree` (after the drain). */
@@ -41,7 +43,12 @@ export interface FreeMessage {
   readonly t: typeof Tag.Free;
 }
 
-export type HostMessage = CallMessage | FreeMessage;
+export interface HostBatch {
+  readonly t: typeof Tag.Batch;
+  readonly b: CallMessage[];
+}
+
+export type HostMessage = CallMessage | FreeMessage | HostBatch;
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -76,7 +83,13 @@ export interface FreedMessage {
   readonly error: Pack | undefined;
 }
 
-export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage;
+/** Replies settled in one tick. */
+export interface WorkerBatch {
+  readonly t: typeof Tag.Batch;
+  readonly b: Array<OkMessage | ErrMessage>;
+}
+
+export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | WorkerBatch;
 
 /** What the host puts in `workerData`. The runtime deletes `port` before importing the plugin. */
 export interface BootData {

@@ -28,7 +28,8 @@ function summarize(samples: Array<[number, number]>) {
   return { growth: median - samples[0]![1], slopePerCycle: slope(samples.slice(Math.floor(samples.length / 2))) };
 }
 
-describe('memory', () => {
+// Generous limits: these run hundreds of worker boots, slow on a loaded 2-core machine. Not assertions.
+describe('memory', { timeout: 240_000 }, () => {
   it('200 swaps under load leave the host heap flat (growth ≤ 2 MB, slope ≤ 5 KB per swap)', async () => {
     const hs = await createHotSwap<Versioned>(fixture('versioned.mjs'), { data: { label: 'v0' } });
     let running = true;

@@ -12,7 +12,10 @@ import {
   RESERVED_EXPORTS,
   Tag,
   type BootData,
+  type CallMessage,
+  type ErrMessage,
   type HostMessage,
+  type OkMessage,
   type WorkerMessage,
 } from '../src/protocol.js';
 
@@ -26,7 +29,38 @@ const ownKeys = Reflect.ownKeys;
 const resolved = Promise.resolve.bind(Promise);
 
 function send(message: WorkerMessage): void {
+  flush();
   apply(postMessage, port, [message]);
+}
+
+/** Replies settled in the same tick travel in one message. */
+let outbox: Array<OkMessage | ErrMessage> = [];
+const enqueue = queueMicrotask;
+
+function reply(message: OkMessage | ErrMessage): void {
+  outbox.push(message);
+  if (outbox.length === 1) enqueue(flush);
+}
+
+function flush(): void {
+  const batch = outbox;
+  if (batch.length === 0) return;
+  outbox = [];
+  if (batch.length > 1) {
+    try {
+      apply(postMessage, port, [{ t: Tag.Batch, b: batch }]);
+      return;
+    } catch {
+      // A result cannot be cloned: send them one by one so only that call fails.
+    }
+  }
+  for (const message of batch) {
+    try {
+      apply(postMessage, port, [message]);
+    } catch (error) {
+      apply(postMessage, port, [{ t: Tag.Err, id: message.id, e: pack(error), clone: true }]);
+    }
+  }
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -88,45 +122,39 @@ function withCallbacks(args: unknown[], slots: number[]): unknown[] {
   return args;
 }
 
-function settle(id: number, method: string, run: () => unknown): void {
+function call(id: number, fn: Fn, args: unknown[]): void {
   let result: unknown;
   try {
-    result = run();
+    result = apply(fn, undefined, args);
   } catch (error) {
-    send({ t: Tag.Err, id, e: pack(error), clone: false });
-    return;
+    return reply({ t: Tag.Err, id, e: pack(error), clone: false });
   }
   if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as PromiseLike<unknown>).then === 'function') {
     resolved(result).then(
-      (value) => reply(id, method, value),
-      (error: unknown) => send({ t: Tag.Err, id, e: pack(error), clone: false }),
+      (v) => reply({ t: Tag.Ok, id, v }),
+      (error: unknown) => reply({ t: Tag.Err, id, e: pack(error), clone: false }),
     );
   } else {
-    reply(id, method, result);
+    reply({ t: Tag.Ok, id, v: result });
   }
 }
 
-function reply(id: number, method: string, value: unknown): void {
-  try {
-    send({ t: Tag.Ok, id, v: value });
-  } catch (error) {
-    send({ t: Tag.Err, id, e: pack(error), clone: true });
+function onCall(message: CallMessage): void {
+  const fn = methods.get(message.m);
+  if (fn === undefined) {
+    // The host checks names before posting; reaching here means the lists disagree.
+    return reply({ t: Tag.Err, id: message.id, e: pack(new TypeError(`no method ${message.m}`)), clone: false });
   }
+  call(message.id, fn, message.p === undefined ? message.a : withCallbacks(message.a, message.p));
 }
 
 function onMessage(message: HostMessage): void {
   switch (message.t) {
-    case Tag.Call: {
-      const fn = methods.get(message.m);
-      if (fn === undefined) {
-        // The host checks names before posting; reaching here means the lists disagree.
-        send({ t: Tag.Err, id: message.id, e: pack(new TypeError(`no method ${message.m}`)), clone: false });
-        return;
-      }
-      const args = message.p === undefined ? message.a : withCallbacks(message.a, message.p);
-      settle(message.id, message.m, () => apply(fn, undefined, args));
+    case Tag.Batch:
+      for (const one of message.b) onCall(one);
       return;
-    }
+    case Tag.Call:
+      return onCall(message);
     case Tag.Free: {
       const free = onFree;
       if (free === undefined) {
