@@ -437,9 +437,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** Terminates the worker and waits for its exit, at most `ms`. True when it exited. */
   async #terminate(ms: number): Promise<boolean> {
     if (this.#exitCode !== undefined) return true;
-    this.#terminating = true;
-    this.#worker.ref();
-    this.#worker.terminate().catch(() => {});
+    if (!this.#terminating) {
+      this.#terminating = true;
+      this.#worker.ref();
+      this.#worker.terminate().catch(() => {});
+    }
     const timer = sleep(ms);
     try {
       return await Promise.race([this.#exited.then(() => true), timer.promise.then(() => false)]);
@@ -520,6 +522,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       const limit = deadline(timeoutMs);
       this.#closeDeadline = limit;
       drained = await limit.race(this.#inflight.whenIdle().then(() => true), false);
+      // Calls rejected because the worker crashed or was destroyed did not settle on their own.
+      if (this.state !== 'closing') drained = false;
       // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
       if (this.state === 'closing') {
         if (drained && this.#exitCode === undefined) {
@@ -558,6 +562,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const result = await limit.race(freed.then((error) => ({ error })), undefined);
     this.#onFreed = undefined;
     if (result === undefined) return ['timeout', undefined];
+    // The worker died or was destroyed while onFree ran: it did not finish.
+    if (this.state === 'crashed') return ['threw', this.#crash];
+    if (this.state === 'destroyed') return ['skipped', undefined];
     return result.error === undefined ? ['ok', undefined] : ['threw', this.#remoteError(result.error, 'onFree')];
   }
 

@@ -54,3 +54,13 @@ export class Gate {
     return Atomics.load(this.#view, 2);
   }
 }
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function caught(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject');
+}
