@@ -53,7 +53,7 @@ function describe(value: unknown): string {
       return json === undefined ? Object.prototype.toString.call(value) : json.slice(0, 1000);
     }
     return String(value);
-  }, Object.prototype.toString.call(value));
+  }, safe(() => Object.prototype.toString.call(value), '[object Object]'));
 }
 
 function isPrimitive(value: unknown): boolean {

@@ -79,7 +79,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   /** The typed API; each call goes to the version current when it starts. */
   readonly api: PluginApi<T>;
   /** Calls a method by name on the current version. */
-  readonly call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+  readonly call: CallByName<T>;
 
   #current: Plugin<T>;
   #specifier: PluginSpecifier;

@@ -76,7 +76,7 @@ export interface PluginStats {
 /** The per-call view returned by `plugin.with(options)`. */
 export interface PluginCallView<T> {
   readonly api: PluginApi<T>;
-  readonly call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+  readonly call: CallByName<T>;
 }
 
 /** Events of a Plugin. */
@@ -203,8 +203,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   /** Calls a method by name. Unknown or reserved names reject `ERR_PLUGIN_NO_METHOD` without reaching the worker. */
-  call: CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>) = ((name: string, ...args: unknown[]) =>
-    this.#invoke(name, args, undefined)) as CallByName<T> & ((name: string, ...args: unknown[]) => Promise<unknown>);
+  call: CallByName<T> = ((name: string, ...args: unknown[]) =>
+    this.#invoke(name, args, undefined)) as CallByName<T>;
 
   /**
    * Per-call options: `plugin.with({ timeoutMs, signal, transfer }).api.method(...)` or `.call(name, ...)`.

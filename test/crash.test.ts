@@ -12,14 +12,14 @@ type OnFreeExitApi = typeof import('./fixtures/f-onfree-exit.mjs');
 
 
 /** Every 'crash' event of `plugin`, and a promise of the first one. */
-function crashes(plugin: Plugin<object>): { seen: PluginCrashedError[]; first: Promise<PluginCrashedError> } {
+function crashes(plugin: Plugin): { seen: PluginCrashedError[]; first: Promise<PluginCrashedError> } {
   const seen: PluginCrashedError[] = [];
   plugin.on('crash', (error) => seen.push(error));
   return { seen, first: new Promise((resolve) => plugin.once('crash', resolve)) };
 }
 
 /** What must hold once a version crashed: refused calls, one crash event, a close that reports the crash. */
-async function expectCrashedAftermath(plugin: Plugin<object>, seen: PluginCrashedError[], exitCode: number): Promise<void> {
+async function expectCrashedAftermath(plugin: Plugin, seen: PluginCrashedError[], exitCode: number): Promise<void> {
   expect(plugin.state).toBe('crashed');
   expect(plugin.inFlight).toBe(0);
   const accepted = plugin.stats.calls;

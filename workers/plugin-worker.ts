@@ -96,7 +96,10 @@ let onFree: Fn | undefined;
 async function load(): Promise<void> {
   let ns: Record<string, unknown>;
   try {
-    ns = (await import(boot.url)) as Record<string, unknown>;
+    // Through a wrapper whose only export is the namespace: a plugin exporting `then` makes its own
+    // namespace thenable, and import() would call it.
+    const wrapper = `export * as ns from ${JSON.stringify(boot.url)};`;
+    ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
