@@ -11,7 +11,7 @@ async function gated() {
 }
 
 describe('close()', () => {
-  it('lets 50 calls in flight finish, refuses new ones with ERR_PLUGIN_CLOSED, runs onFree, ends the worker', async () => {
+  it('C2: lets 50 calls in flight finish, refuses new ones with ERR_PLUGIN_CLOSED, runs onFree, ends the worker', async () => {
     const { gate, plugin } = await gated();
     const calls = Array.from({ length: 50 }, (_, i) => plugin.api.wait(i));
     await gate.entered(50);
@@ -31,7 +31,7 @@ describe('close()', () => {
     await expect(plugin.call('echo', 1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
   });
 
-  it('terminates at the deadline: a never-ending call rejects ERR_PLUGIN_TERMINATED and the report says not drained', async () => {
+  it('C3: terminates at the deadline: a never-ending call rejects ERR_PLUGIN_TERMINATED and the report says not drained', async () => {
     const { gate, plugin } = await gated();
     const stuck = expect(plugin.api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'forever', version: plugin.version });
     await gate.entered(1);
@@ -41,7 +41,7 @@ describe('close()', () => {
     expect(gate.freed).toBe(0);
   });
 
-  it('a second or concurrent close() returns the same promise; close after close resolves with the first report', async () => {
+  it('C7: a second or concurrent close() returns the same promise; close after close resolves with the first report', async () => {
     const { plugin } = await gated();
     const first = plugin.close();
     const second = plugin.close({ timeoutMs: 1 });
@@ -50,7 +50,7 @@ describe('close()', () => {
     expect(await plugin.close()).toBe(report);
   });
 
-  it('closes with nothing in flight', async () => {
+  it('C1: closes with nothing in flight', async () => {
     const { plugin } = await gated();
     const states: string[] = [];
     plugin.on('state', (state) => states.push(state));

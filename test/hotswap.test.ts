@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createHotSwap, type HotSwap } from '../src/index.js';
-import { fixture, Gate } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture, Gate, tempDir, writePlugin } from './helpers.js';
 import { leftovers } from './setup/leaks.js';
 
 type Versioned = typeof import('./fixtures/versioned.mjs');
 const A = fixture('versioned.mjs');
 const B = fixture('versioned-b.mjs');
 
-/** Callers calling continuously until stopped; every call is accounted for. */
-function load(hs: HotSwap<Versioned>, callers: number) {
+/** Callers calling continuously until stopped (each call doing `workMs` of async work); every call is accounted for. */
+function load(hs: HotSwap<Versioned>, callers: number, workMs = 0) {
   let running = true;
   let resolvedSwaps = 0;
   const tally = { ok: 0, failed: [] as unknown[], violations: 0, maxLiveWorkers: 0 };
@@ -17,7 +19,7 @@ function load(hs: HotSwap<Versioned>, callers: number) {
       // A call started after swap N resolved must be served by version N or later.
       const floor = resolvedSwaps;
       try {
-        const reply = await hs.api.work(id);
+        const reply = await hs.api.work(id, workMs);
         const served = Number(String(reply.label).slice(1));
         if (served < floor) tally.violations++;
         tally.ok++;
@@ -40,7 +42,7 @@ function load(hs: HotSwap<Versioned>, callers: number) {
 }
 
 describe('createHotSwap', () => {
-  it('64 callers through 50 swaps back and forth: 0 failures, no call after a swap served by an older version, live workers bounded', async () => {
+  it('S1/S3: 64 callers through 50 swaps back and forth: 0 failures, no call after a swap served by an older version, live workers bounded', async () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
     const traffic = load(hs, 64);
     const events: string[] = [];
@@ -64,12 +66,29 @@ describe('createHotSwap', () => {
   });
 
   it.each([
+    ['S1', 64, 5],
+    ['S2', 256, 1],
+  ])('S1/S2 (%s): %i callers doing %i ms of work through 20 swaps: 0 failures, none served by an older version', async (_, callers, workMs) => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const traffic = load(hs, callers, workMs);
+    for (let n = 1; n <= 20; n++) {
+      await hs.swap(n % 2 ? B : A, { data: { label: `v${n}` } });
+      traffic.swapped(n);
+    }
+    const tally = await traffic.stop();
+    expect(tally.failed).toEqual([]);
+    expect(tally.violations).toBe(0);
+    expect(hs.versions).toHaveLength(1);
+    await hs.close();
+  });
+
+  it.each([
     ['a module that does not parse', () => ({ specifier: fixture('syntax-error.mjs'), options: {} })],
     ['an onLoad that throws', () => ({ specifier: A, options: { data: { failLoad: true } } })],
     ['a failing health check', () => ({ specifier: B, options: { healthCheck: async () => false } })],
     ['a throwing health check', () => ({ specifier: B, options: { healthCheck: () => Promise.reject(new Error('unhealthy')) } })],
     ['a missing file', () => ({ specifier: fixture('does-not-exist.mjs'), options: {} })],
-  ])('a swap to %s under load fails ERR_SWAP_FAILED; the old version keeps serving; 0 failed calls', async (_, make) => {
+  ])('S6: a swap to %s under load fails ERR_SWAP_FAILED; the old version keeps serving; 0 failed calls', async (_, make) => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
     const traffic = load(hs, 16);
     const { specifier, options } = make();
@@ -89,7 +108,7 @@ describe('createHotSwap', () => {
     await hs.close();
   });
 
-  it('when the old version crashes while draining, only its own in-flight calls fail, coded; the new one is untouched', async () => {
+  it('S4: when the old version crashes while draining, only its own in-flight calls fail, coded; the new one is untouched', async () => {
     const gate = new Gate();
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer } });
     const held = Array.from({ length: 3 }, () => hs.api.hold());
@@ -112,7 +131,7 @@ describe('createHotSwap', () => {
     await hs.close();
   });
 
-  it('concurrent swaps are serialized: the running one completes, a waiting one is superseded by a later one', async () => {
+  it('S8: concurrent swaps are serialized: the running one completes, a waiting one is superseded by a later one', async () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
     const first = hs.swap(B, { data: { label: 'v1' } });
     const second = hs.swap(A, { data: { label: 'v2' } });
@@ -125,7 +144,7 @@ describe('createHotSwap', () => {
     await hs.close();
   });
 
-  it('retention: a third version arriving while the second still drains force-closes the oldest; its calls reject ERR_PLUGIN_TERMINATED', async () => {
+  it('S5: retention: a third version arriving while the second still drains force-closes the oldest; its calls reject ERR_PLUGIN_TERMINATED', async () => {
     const gate = new Gate();
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer }, retain: 1 });
     const v0calls = Promise.allSettled([hs.api.hold(), hs.api.hold()]);
@@ -146,7 +165,7 @@ describe('createHotSwap', () => {
     await hs.close();
   });
 
-  it('soft close refuses while calls are in flight, and kills nothing', async () => {
+  it('C4: soft close refuses while calls are in flight, and kills nothing', async () => {
     const gate = new Gate();
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0', gate: gate.buffer } });
     const held = hs.api.hold();
@@ -201,6 +220,28 @@ describe('restart policy', () => {
     expect(hs.state).toBe('ready');
     expect(await hs.api.whoami()).toBe('v1');
     await hs.close();
+  });
+
+  it('L8: a version that always dies while booting is restarted at most maxRestarts times, then one failed event', async () => {
+    const dir = tempDir();
+    const attempts = join(dir, 'attempts.txt');
+    const path = writePlugin(dir, 'plugin.mjs', `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\nexport function ok() { return 1; }\n`);
+    const hs = await createHotSwap<{ die(): Promise<never>; ok(): number }>(path, { restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 } });
+    // From now on every boot of this file records itself and exits while loading.
+    writePlugin(dir, 'plugin.mjs', `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(attempts)}, 'x');\nprocess.exit(1);\n`);
+    let failedEvents = 0;
+    let restarts = 0;
+    hs.on('restart', () => restarts++);
+    const failed = new Promise<unknown>((resolve) => hs.on('failed', (error) => (failedEvents++, resolve(error))));
+    await expect(hs.api.die()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    await failed;
+    expect(readFileSync(attempts, 'utf8')).toBe('xxx');
+    expect(restarts).toBe(0);
+    expect(failedEvents).toBe(1);
+    expect(hs.state).toBe('failed');
+    await expect(hs.api.ok()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    await hs.close();
+    expect(readFileSync(attempts, 'utf8')).toBe('xxx');
   });
 
   it('without a restart policy a crash leaves the hot swap failed', async () => {

@@ -30,7 +30,7 @@ function summarize(samples: Array<[number, number]>) {
 
 // Generous limits: these run hundreds of worker boots, slow on a loaded 2-core machine. Not assertions.
 describe('memory', { timeout: 240_000 }, () => {
-  it('200 swaps under load leave the host heap flat (growth ≤ 2 MB, slope ≤ 5 KB per swap)', async () => {
+  it('S7: 200 swaps under load leave the host heap flat (growth ≤ 2 MB, slope ≤ 5 KB per swap)', async () => {
     const hs = await createHotSwap<Versioned>(fixture('versioned.mjs'), { data: { label: 'v0' } });
     let running = true;
     let failed = 0;
@@ -51,7 +51,7 @@ describe('memory', { timeout: 240_000 }, () => {
     expect(slopePerCycle).toBeLessThan(5 * 1024);
   });
 
-  it('200 load/close cycles, 10 at a time, leave the host heap flat', async () => {
+  it('L7: 200 load/close cycles, 10 at a time, leave the host heap flat', async () => {
     const samples: Array<[number, number]> = [];
     for (let round = 1; round <= 20; round++) {
       const plugins = await Promise.all(Array.from({ length: 10 }, () => loadPlugin<Versioned>(fixture('versioned.mjs'), { data: { label: 'x' } })));

@@ -32,7 +32,7 @@ function hashOf(path: string): string {
 }
 
 describe('loadPlugin: first load', () => {
-  it('loads a module and calls it; onLoad receives data', async () => {
+  it('L1: loads a module and calls it; onLoad receives data', async () => {
     const data = { seed: 7, list: [1, 2], nested: { when: new Date(0) } };
     const plugin = await loadPlugin<Data>(fixture('l-data.mjs'), { data });
     try {
@@ -152,25 +152,25 @@ describe('loadPlugin: first load', () => {
 });
 
 describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker', () => {
-  it('missing file: cause code ENOENT', async () => {
+  it('L2: missing file: cause code ENOENT', async () => {
     await expect(loadPlugin(fixture('l-does-not-exist.mjs'))).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       cause: { code: 'ENOENT' },
     });
   });
 
-  it('relative path without ./ to a missing file: cause code ENOENT', async () => {
+  it('L2: relative path without ./ to a missing file: cause code ENOENT', async () => {
     await expect(loadPlugin('l-does-not-exist-either.mjs')).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       cause: { code: 'ENOENT' },
     });
   });
 
-  it('a directory: cause code EISDIR', async () => {
+  it('L2: a directory: cause code EISDIR', async () => {
     await expect(loadPlugin(tempDir())).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', cause: { code: 'EISDIR' } });
   });
 
-  it('a data: URL (string or URL) is refused: the cause names the specifier', async () => {
+  it('L2: a data: URL (string or URL) is refused: the cause names the specifier', async () => {
     const source = 'data:text/javascript,export function f() { return 1; }';
     await expect(loadPlugin(source)).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
@@ -182,7 +182,7 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
     });
   });
 
-  it('a syntax error: the cause is a SyntaxError', async () => {
+  it('L3: a syntax error: the cause is a SyntaxError', async () => {
     const error = await loadPlugin(fixture('l-syntax.mjs')).then(
       () => undefined,
       (e: unknown) => e,
@@ -191,7 +191,7 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
     expect((error as Error).cause).toBeInstanceOf(SyntaxError);
   });
 
-  it('a throw at import: the cause keeps its message and code', async () => {
+  it('L3: a throw at import: the cause keeps its message and code', async () => {
     await expect(loadPlugin(fixture('l-throw.mjs'))).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       pluginName: 'l-throw',
@@ -200,7 +200,7 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
     });
   });
 
-  it('a top-level await that rejects: the cause keeps its class, message and code', async () => {
+  it('L3: a top-level await that rejects: the cause keeps its class, message and code', async () => {
     const error = await loadPlugin(fixture('l-tla-reject.mjs')).then(
       () => undefined,
       (e: unknown) => e,
@@ -209,14 +209,14 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
     expect((error as Error).cause).toBeInstanceOf(RangeError);
   });
 
-  it('onLoad throws: the cause keeps its message and code', async () => {
+  it('L6: onLoad throws: the cause keeps its message and code', async () => {
     await expect(loadPlugin(fixture('l-onload-throws.mjs'))).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       cause: { message: 'l-onload-throws', code: 'E_L_ONLOAD_THROWS' },
     });
   });
 
-  it('onLoad rejects: the cause keeps its class, message and code', async () => {
+  it('L6: onLoad rejects: the cause keeps its class, message and code', async () => {
     const error = await loadPlugin(fixture('l-onload-rejects.mjs')).then(
       () => undefined,
       (e: unknown) => e,
@@ -225,14 +225,14 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
     expect((error as Error).cause).toBeInstanceOf(TypeError);
   });
 
-  it('a module that never finishes importing fails at readyTimeoutMs; the cause is ERR_PLUGIN_TIMEOUT', async () => {
+  it('L4: a module that never finishes importing fails at readyTimeoutMs; the cause is ERR_PLUGIN_TIMEOUT', async () => {
     await expect(loadPlugin(fixture('l-hang.mjs'), { readyTimeoutMs: 200 })).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       cause: { code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 200 },
     });
   });
 
-  it('a module that calls process.exit(0) at import: the cause is ERR_PLUGIN_CRASHED with exit code 0', async () => {
+  it('L5: a module that calls process.exit(0) at import: the cause is ERR_PLUGIN_CRASHED with exit code 0', async () => {
     await expect(loadPlugin(fixture('l-exit.mjs'))).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
       cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 0, state: 'loading' },
@@ -282,7 +282,7 @@ describe('loadPlugin: options are validated before anything starts', () => {
 describe('loadPlugin: env', () => {
   const SECRET = 'ISOPLUG_TEST_HOST_SECRET';
 
-  it('the plugin sees only the env it was given; without the option it sees a copy of the host env', async () => {
+  it('X6: the plugin sees only the env it was given; without the option it sees a copy of the host env', async () => {
     const before = process.env[SECRET];
     process.env[SECRET] = 'host-only';
     try {
