@@ -12,6 +12,8 @@ export interface PendingCall {
   readonly method: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
+  /** The sequence number of the message to the worker that carries the call (see protocol.ts: lost messages). */
+  seq: number;
   /** When the call expires on the shared timer (default timeout), in `performance.now()` ms. */
   expiresAt: number | undefined;
   /** Its own timer (a per-call timeout). */
@@ -49,6 +51,11 @@ export class InFlight {
     if (call.expiresAt !== undefined && this.#sweeper === undefined) this.#arm(call.expiresAt);
   }
 
+  /** The call, while it is in flight. */
+  get(id: number): PendingCall | undefined {
+    return this.#calls.get(id);
+  }
+
   /** Removes the call and clears what it holds; undefined when it already left. */
   take(id: number): PendingCall | undefined {
     const call = this.#calls.get(id);
@@ -67,9 +74,10 @@ export class InFlight {
     return call;
   }
 
-  /** Rejects every call in flight with the error made for it; returns how many there were. */
-  rejectAll(errorFor: (call: PendingCall) => Error): number {
-    const ids = [...this.#calls.keys()];
+  /** Rejects every call in flight (or those `which` picks) with the error made for it; returns how many. */
+  rejectAll(errorFor: (call: PendingCall) => Error, which?: (call: PendingCall) => boolean): number {
+    const ids: number[] = [];
+    for (const call of this.#calls.values()) if (which === undefined || which(call)) ids.push(call.id);
     for (const id of ids) {
       const call = this.take(id);
       call?.reject(errorFor(call));

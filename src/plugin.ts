@@ -108,6 +108,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** The default call timeout, or undefined for none. */
   readonly #callTimer: number | undefined;
   #outbox: CallMessage[] = [];
+  /** Messages posted to the worker on the private port; the n-th is message n (see protocol.ts: lost messages). */
+  #sent = 0;
+  /** Messages received from the worker on the private port, read or lost (`messageerror`). */
+  #received = 0;
   readonly #inflight: InFlight;
   readonly #methods = new Set<string>();
   readonly #callbackPorts = new Set<MessagePort>();
@@ -170,7 +174,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#worker.on('exit', (code) => this.#handleExit(code));
     this.#worker.on('message', () => this.#stray++);
     this.#port.on('message', (message: WorkerMessage) => this.#handleMessage(message));
-    this.#port.on('messageerror', () => this.#stray++);
+    this.#port.on('messageerror', () => this.#handleLost());
   }
 
   /** `loading`, `ready`, `closing`, `closed`, `crashed` or `destroyed`. */
@@ -266,11 +270,17 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       }
     }
     this.#calls++;
+    // A call with a transfer list travels alone, after the calls queued before it.
+    if (transfer !== undefined) this.#flush();
+    // Nothing is posted while calls are queued without flushing them first (see #send), so this call
+    // travels in the next message: the queued batch, or its own.
+    const seq = this.#sent + 1;
     const timeoutMs = options?.timeoutMs;
     const promise = new Promise((resolve, reject) => {
       const call: PendingCall = {
         id,
         method,
+        seq,
         resolve,
         reject: (error) => {
           this.#failures++;
@@ -292,14 +302,13 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
-    const message: CallMessage = { t: Tag.Call, id, m: method, a: args, p: slots };
+    const message: CallMessage = { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
     if (transfer === undefined) {
       // Calls made in the same tick travel in one message.
       this.#outbox.push(message);
       if (this.#outbox.length === 1) queueMicrotask(this.#flush);
     } else {
-      this.#flush();
-      this.#post(message, transfer);
+      this.#sendCall(message, transfer);
     }
     return promise;
   }
@@ -311,24 +320,60 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#outbox = [];
     // The worker is gone: these calls were already rejected with the reason.
     if (this.#exitCode !== undefined) return;
-    if (batch.length === 1) return this.#post(batch[0]!, undefined);
+    if (batch.length === 1) return void this.#sendCall(batch[0]!, undefined);
     try {
-      this.#port.postMessage({ t: Tag.Batch, b: batch } satisfies HostMessage);
+      this.#send({ t: Tag.Batch, b: batch, k: 0 });
     } catch {
-      // One of them cannot be cloned: send them one by one so only that call fails.
-      for (const message of batch) this.#post(message, undefined);
+      // One of them cannot be cloned: send them one by one so only that call fails. Each then
+      // travels in its own message, not in the batch's.
+      for (const message of batch) {
+        const seq = this.#sendCall(message, undefined);
+        const call = this.#inflight.get(message.id);
+        if (seq !== undefined && call !== undefined) call.seq = seq;
+      }
     }
   };
 
-  #post(message: CallMessage, transfer: unknown[] | undefined): void {
+  /**
+   * Every message to the worker on the private port goes through here: the calls queued this tick go
+   * first (so a queued call's `seq` holds), the message is stamped with `k`, posted and counted.
+   * Returns its sequence number; throws what postMessage throws (then nothing was sent or counted).
+   */
+  #send(message: HostMessage, transfer?: unknown[]): number {
+    if (this.#outbox.length > 0) this.#flush();
+    message.k = this.#received;
+    this.#port.postMessage(message, transfer as MessagePort[] | undefined);
+    return ++this.#sent;
+  }
+
+  /** Sends one call alone; returns its message's sequence number, or undefined when it could not be cloned (the call rejected). */
+  #sendCall(message: CallMessage, transfer: unknown[] | undefined): number | undefined {
     try {
-      this.#port.postMessage(message, transfer as MessagePort[] | undefined);
+      return this.#send(message, transfer);
     } catch (error) {
       if (message.p) for (const slot of message.p) (message.a[slot] as MessagePort).close();
       this.#inflight
         .take(message.id)
         ?.reject(new PluginCloneError(`${message.m}(): an argument cannot be sent to the plugin`, { ...this.#context(message.m, error), direction: 'argument' }));
+      return undefined;
     }
+  }
+
+  /**
+   * A message from the worker could not be read (`messageerror`): it still counts, and its number
+   * tells the worker which replies to send again (see protocol.ts: lost messages).
+   */
+  #handleLost(): void {
+    const s = ++this.#received;
+    if (this.#exitCode === undefined) this.#send({ t: Tag.Lost, s, k: 0 });
+  }
+
+  /** The worker could not read message `s`: the calls it carried never reached the plugin. */
+  #lostCalls(s: number): void {
+    this.#inflight.rejectAll(
+      (call) => new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, { ...this.#context(call.method), direction: 'argument' }),
+      (call) => call.seq === s,
+    );
   }
 
   #timeoutError(method: string, ms: number): PluginTimeoutError {
@@ -343,6 +388,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #handleMessage(message: WorkerMessage): void {
+    this.#received++;
     switch (message.t) {
       case Tag.Batch:
         for (const reply of message.b) this.#settle(reply);
@@ -359,6 +405,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         if (this.#onFreed) this.#onFreed(message.error);
         else this.#stray++;
         return;
+      case Tag.Lost:
+        return this.#lostCalls(message.s);
       default:
         this.#stray++;
     }
@@ -558,7 +606,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   async #runOnFree(limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
     if (!this.#hasOnFree) return ['absent', undefined];
     const freed = new Promise<Pack | undefined>((resolve) => (this.#onFreed = resolve));
-    this.#port.postMessage({ t: Tag.Free });
+    this.#send({ t: Tag.Free, k: 0 });
     const result = await limit.race(freed.then((error) => ({ error })), undefined);
     this.#onFreed = undefined;
     if (result === undefined) return ['timeout', undefined];

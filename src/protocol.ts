@@ -5,6 +5,19 @@
  * anything arriving on the worker's public `parentPort` is stray and is only counted.
  *
  * Tags are small integers: they are compared on every call.
+ *
+ * Lost messages. A value can serialize on one side and still fail to deserialize on the other (a
+ * worker's stack is larger than the main thread's, or smaller under `resourceLimits`): the receiving
+ * port then emits `messageerror` and the message, with every call or reply batched in it, is gone.
+ * So both sides count the messages they post and receive on the private port. Delivery is ordered,
+ * so the receiver's count (including `messageerror` events) is the lost message's sequence number,
+ * and it answers `{ t: Tag.Lost, s }`:
+ * - host → worker lost: the host rejects the calls that message carried, `ERR_PLUGIN_CLONE`
+ *   ('argument').
+ * - worker → host lost: the worker keeps the replies of each message it sent until the host confirms
+ *   receipt (`k` on every host message), so it can answer: a lost batch is resent one reply at a
+ *   time; a lost single reply becomes an `Err` with `clone: true` ('result'). That error is never
+ *   kept, so it is never resent: a loss cannot loop.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Pack } from './envelope.js';
@@ -16,6 +29,8 @@ export const Tag = {
   Call: 1,
   /** host → worker: run `onFree` (after the drain). */
   Free: 2,
+  /** either way: the message with this sequence number arrived but could not be read. */
+  Lost: 3,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -28,7 +43,16 @@ export const Tag = {
   Freed: 14,
 } as const;
 
-export interface CallMessage {
+/**
+ * What every host message carries: `k`, how many worker messages the host has received so far (read
+ * or lost). The worker drops the replies it kept for its messages up to `k`. The host's send sets it
+ * as the message leaves (messages are built with 0); inside a batch, only the batch's `k` counts.
+ */
+export interface Acknowledging {
+  k: number;
+}
+
+export interface CallMessage extends Acknowledging {
   readonly t: typeof Tag.Call;
   /** Call id, unique per version. */
   readonly id: number;
@@ -39,16 +63,25 @@ export interface CallMessage {
   readonly p: number[] | undefined;
 }
 
-export interface FreeMessage {
+export interface FreeMessage extends Acknowledging {
   readonly t: typeof Tag.Free;
 }
 
-export interface HostBatch {
+export interface HostBatch extends Acknowledging {
   readonly t: typeof Tag.Batch;
   readonly b: CallMessage[];
 }
 
-export type HostMessage = CallMessage | FreeMessage | HostBatch;
+/**
+ * Either way: the receiver's port emitted `messageerror` for the `s`-th message on the private port
+ * (counted from 1, in the order the sender posted them). Sent by the host it also carries `k`.
+ */
+export interface LostMessage {
+  readonly t: typeof Tag.Lost;
+  readonly s: number;
+}
+
+export type HostMessage = CallMessage | FreeMessage | HostBatch | (LostMessage & Acknowledging);
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -74,7 +107,7 @@ export interface ErrMessage {
   readonly t: typeof Tag.Err;
   readonly id: number;
   readonly e: Pack;
-  /** Set when the method returned, but its result could not be cloned. */
+  /** Set when the method returned, but its result could not be cloned (or the host could not read it). */
   readonly clone: boolean;
 }
 
@@ -89,7 +122,7 @@ export interface WorkerBatch {
   readonly b: Array<OkMessage | ErrMessage>;
 }
 
-export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | WorkerBatch;
+export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | WorkerBatch | LostMessage;
 
 /** What the host puts in `workerData`. The runtime deletes `port` before importing the plugin. */
 export interface BootData {

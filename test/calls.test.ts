@@ -301,6 +301,27 @@ describe('values that cannot be cloned (F10, F12)', () => {
       { resourceLimits: { stackSizeMb: 0.5 } },
     );
   });
+
+  // The host does not keep the calls it sent, so the calls that travelled in the same message as the
+  // unreadable argument cannot be sent again: they may fail with it, but with a code, never a hang.
+  it('an argument the worker cannot read among calls of the same tick: each call settles, none hangs; the next calls work', async () => {
+    await withPlugin<Clone>(
+      'c-clone.mjs',
+      async (plugin) => {
+        const view = plugin.with({ timeoutMs: 5_000 });
+        const [a, lost, c] = await Promise.allSettled([view.api.count(1), view.api.count(deep(1_500)), view.api.count(2, 3)]);
+        const lostArgument = { status: 'rejected', reason: { code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' } };
+        expect(lost).toMatchObject(lostArgument);
+        for (const [other, value] of [[a, 1], [c, 2]] as const) {
+          if (other.status === 'fulfilled') expect(other.value).toBe(value);
+          else expect(other).toMatchObject(lostArgument);
+        }
+        expect(plugin.inFlight).toBe(0);
+        expect(await Promise.all([plugin.api.count(1), plugin.api.ok()])).toEqual([1, 'ok']);
+      },
+      { resourceLimits: { stackSizeMb: 0.5 } },
+    );
+  });
 });
 
 describe('host callbacks', () => {

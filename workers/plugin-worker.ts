@@ -26,18 +26,40 @@ boot.port = undefined;
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
 const ownKeys = Reflect.ownKeys;
+const isArray = Array.isArray;
 const resolved = Promise.resolve.bind(Promise);
 
+type Reply = OkMessage | ErrMessage;
+
+/** Messages posted to the host on the private port; the n-th is message n (see protocol.ts: lost messages). */
+let sent = 0;
+/** Messages received from the host on the private port, read or lost (`messageerror`). */
+let received = 0;
+/**
+ * The replies each message we sent carried, by sequence number, until the host confirms it received
+ * that message (`k` on its messages): if the host could not read one, it says so (`Lost`) and the
+ * replies are sent again. So the last unacknowledged replies (and the results they hold) stay here
+ * until the host's next message.
+ */
+const kept = new Map<number, Reply | Reply[]>();
+
+/** Every message to the host on the private port goes through here. Throws what postMessage throws (then nothing was sent or counted). */
+function post(message: WorkerMessage): number {
+  apply(postMessage, port, [message]);
+  return ++sent;
+}
+
+/** A control message: the replies settled before it go first. */
 function send(message: WorkerMessage): void {
   flush();
-  apply(postMessage, port, [message]);
+  post(message);
 }
 
 /** Replies settled in the same tick travel in one message. */
-let outbox: Array<OkMessage | ErrMessage> = [];
+let outbox: Reply[] = [];
 const enqueue = queueMicrotask;
 
-function reply(message: OkMessage | ErrMessage): void {
+function reply(message: Reply): void {
   outbox.push(message);
   if (outbox.length === 1) enqueue(flush);
 }
@@ -48,18 +70,52 @@ function flush(): void {
   outbox = [];
   if (batch.length > 1) {
     try {
-      apply(postMessage, port, [{ t: Tag.Batch, b: batch }]);
+      kept.set(post({ t: Tag.Batch, b: batch }), batch);
       return;
     } catch {
       // A result cannot be cloned: send them one by one so only that call fails.
     }
   }
-  for (const message of batch) {
-    try {
-      apply(postMessage, port, [message]);
-    } catch (error) {
-      apply(postMessage, port, [{ t: Tag.Err, id: message.id, e: pack(error), clone: true }]);
-    }
+  for (const message of batch) sendReply(message);
+}
+
+/** Sends one reply alone, kept until the host confirms it; a result that cannot be cloned fails its call. */
+function sendReply(message: Reply): void {
+  try {
+    kept.set(post(message), message);
+  } catch (error) {
+    post(cloneError(message.id, error));
+  }
+}
+
+/**
+ * The reply for a result that cannot reach the host. It holds only a packed error (strings), and it is
+ * never kept, so never sent again: a loss cannot loop.
+ */
+function cloneError(id: number, error: unknown): ErrMessage {
+  return { t: Tag.Err, id, e: pack(error), clone: true };
+}
+
+/**
+ * The host could not read our message `s`. A batch is sent again one reply at a time, so only the
+ * unreadable one fails; a single reply lost fails its call.
+ */
+function onLost(s: number): void {
+  const lost = kept.get(s);
+  if (lost === undefined) return;
+  kept.delete(s);
+  if (isArray(lost)) {
+    for (const message of lost) sendReply(message);
+  } else {
+    post(cloneError(lost.id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
+  }
+}
+
+/** The host has received our messages up to `k`: their replies need no keeping. */
+function acknowledge(k: number): void {
+  for (const s of kept.keys()) {
+    if (s > k) return;
+    kept.delete(s);
   }
 }
 
@@ -172,8 +228,16 @@ function onMessage(message: HostMessage): void {
         );
       return;
     }
+    case Tag.Lost:
+      return onLost(message.s);
   }
 }
 
-port.on('message', onMessage);
+port.on('message', (message: HostMessage) => {
+  received++;
+  onMessage(message);
+  // After onMessage: a `Lost` for message s arrives with k >= s, and needs what was kept for s.
+  acknowledge(message.k);
+});
+port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));
 void load();
