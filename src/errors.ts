@@ -26,6 +26,7 @@ export type PluginErrorCode =
   | 'ERR_PLUGIN_TIMEOUT'
   | 'ERR_PLUGIN_ABORTED'
   | 'ERR_PLUGIN_CLONE'
+  | 'ERR_PLUGIN_PAYLOAD_TOO_LARGE'
   | 'ERR_PLUGIN_NON_ERROR_THROWN'
   | 'ERR_SWAP_FAILED'
   | 'ERR_SWAP_SUPERSEDED';
@@ -119,6 +120,18 @@ export class PluginCloneError extends PluginError {
   constructor(message: string, context: PluginErrorContext & { direction: 'argument' | 'result' }) {
     super(message, context);
     this.direction = context.direction;
+  }
+}
+
+/** An argument or a result is larger than `maxPayloadBytes`; nothing was sent. */
+export class PluginPayloadTooLargeError extends PluginError {
+  readonly code = 'ERR_PLUGIN_PAYLOAD_TOO_LARGE' as const;
+  readonly direction: 'argument' | 'result';
+  readonly limitBytes: number | undefined;
+  constructor(message: string, context: PluginErrorContext & { direction: 'argument' | 'result'; limitBytes: number | undefined }) {
+    super(message, context);
+    this.direction = context.direction;
+    this.limitBytes = context.limitBytes;
   }
 }
 

@@ -43,6 +43,19 @@ export interface LoadOptions {
    * @default []
    */
   execArgv?: string[];
+  /**
+   * Size guard: a call whose arguments, or a result, would serialize to more than this many bytes
+   * (estimated, stopping early) is refused before it is posted: `ERR_PLUGIN_PAYLOAD_TOO_LARGE`.
+   * @default Infinity (no check: a plain call pays nothing)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * ArrayBuffer guard: `resourceLimits` bounds only the JS heap. With this set, the worker checks the
+   * ArrayBuffer memory of its isolate after each batch of replies and every 100 ms; past the limit the
+   * version is ended and its calls reject `ERR_PLUGIN_OOM`.
+   * @default undefined (not watched)
+   */
+  maxArrayBufferMb?: number;
 }
 
 /** Per-call options, given through `plugin.with(options)`. */
@@ -143,9 +156,19 @@ export interface ResolvedLoadOptions {
   readonly resourceLimits: ResourceLimits | undefined;
   readonly env: Record<string, string | undefined> | undefined;
   readonly execArgv: string[];
+  readonly maxPayloadBytes: number | undefined;
+  readonly maxArrayBufferMb: number | undefined;
 }
 
-const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv']);
+const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv', 'maxPayloadBytes', 'maxArrayBufferMb']);
+
+/** A positive size, or undefined (Infinity also means no limit). */
+function size(option: string, value: unknown): number | undefined {
+  if (value === undefined || value === Infinity) return undefined;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError(option, `expected a number, got ${typeName(value)}`);
+  if (!(value > 0)) throw new PluginOptionRangeError(option, `expected a positive number, got ${value}`);
+  return value;
+}
 
 /** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
 export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<string>): ResolvedLoadOptions {
@@ -186,6 +209,8 @@ export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<str
     resourceLimits: limits as ResourceLimits | undefined,
     env: env as Record<string, string | undefined> | undefined,
     execArgv: (execArgv as string[] | undefined) ?? [],
+    maxPayloadBytes: size('options.maxPayloadBytes', o['maxPayloadBytes']),
+    maxArrayBufferMb: size('options.maxArrayBufferMb', o['maxArrayBufferMb']),
   };
 }
 

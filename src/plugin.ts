@@ -25,10 +25,12 @@ import {
   PluginNoMethodError,
   PluginNonErrorThrownError,
   PluginOutOfMemoryError,
+  PluginPayloadTooLargeError,
   PluginTerminatedError,
   PluginTimeoutError,
   type PluginErrorContext,
 } from './errors.js';
+import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
 import { Tag, type BootData, type CallMessage, type ErrMessage, type HostMessage, type OkMessage, type WorkerMessage } from './protocol.js';
@@ -108,6 +110,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** The default call timeout, or undefined for none. */
   readonly #callTimer: number | undefined;
   #outbox: CallMessage[] = [];
+  /** `maxPayloadBytes`, checked before a call is sent (undefined: no check). */
+  readonly #maxPayloadBytes: number | undefined;
   /** Messages posted to the worker on the private port; the n-th is message n (see protocol.ts: lost messages). */
   #sent = 0;
   /** Messages received from the worker on the private port, read or lost (`messageerror`). */
@@ -156,7 +160,14 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
 
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    const boot: BootData = { port: port2, url: module.url, data: options.data };
+    this.#maxPayloadBytes = options.maxPayloadBytes;
+    const boot: BootData = {
+      port: port2,
+      url: module.url,
+      data: options.data,
+      maxPayloadBytes: options.maxPayloadBytes,
+      maxArrayBufferBytes: options.maxArrayBufferMb === undefined ? undefined : options.maxArrayBufferMb * 2 ** 20,
+    };
     try {
       this.#worker = new Worker(workerUrl(), {
         workerData: boot,
@@ -256,6 +267,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const signal = options?.signal;
     if (signal?.aborted) {
       return Promise.reject(new PluginAbortedError(`${method}() aborted before it started`, this.#context(method, signal.reason)));
+    }
+    if (this.#maxPayloadBytes !== undefined) {
+      const refused = this.#checkPayload(method, args, this.#maxPayloadBytes);
+      if (refused) return Promise.reject(refused);
     }
     const id = ++this.#nextId;
     let slots: number[] | undefined;
@@ -405,6 +420,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         if (this.#onFreed) this.#onFreed(message.error);
         else this.#stray++;
         return;
+      case Tag.OverLimit:
+        return this.#overLimit(message.bytes, message.limit);
       case Tag.Lost:
         return this.#lostCalls(message.s);
       default:
@@ -416,11 +433,39 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const call = this.#inflight.take(reply.id);
     if (call === undefined) return this.#unknownReply(reply.id);
     if (reply.t === Tag.Ok) return call.resolve(reply.v);
+    const method = call.method;
+    if (reply.tooLarge) {
+      return call.reject(
+        new PluginPayloadTooLargeError(`${method}(): the result is larger than maxPayloadBytes`, { ...this.#context(method), direction: 'result', limitBytes: this.#maxPayloadBytes }),
+      );
+    }
     call.reject(
       reply.clone
-        ? new PluginCloneError(`${call.method}(): the result cannot be sent to the host`, { ...this.#context(call.method, this.#remoteError(reply.e, call.method)), direction: 'result' })
-        : this.#remoteError(reply.e, call.method),
+        ? new PluginCloneError(`${method}(): the result cannot be sent to the host`, { ...this.#context(method, this.#remoteError(reply.e, method)), direction: 'result' })
+        : this.#remoteError(reply.e, method),
     );
+  }
+
+  /** The size guard (F11): an error when the arguments would serialize to more than `limit` bytes. */
+  #checkPayload(method: string, args: unknown[], limit: number): Error | undefined {
+    try {
+      if (!exceedsBytes(args, limit)) return undefined;
+    } catch (error) {
+      return new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' });
+    }
+    return new PluginPayloadTooLargeError(`${method}(): the arguments are larger than maxPayloadBytes (${limit})`, { ...this.#context(method), direction: 'argument', limitBytes: limit });
+  }
+
+  /** The ArrayBuffer guard (F7): the worker reported its isolate over `maxArrayBufferMb`; end it as out of memory. */
+  #overLimit(bytes: number, limit: number): void {
+    if (this.#workerError !== undefined || this.#exitCode !== undefined) return;
+    this.#workerError = Object.assign(new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`), {
+      code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
+      bytes,
+      limit,
+    });
+    // Not #terminate(): this exit is a crash, and must be reported as one.
+    this.#worker.terminate().catch(() => {});
   }
 
   #unknownReply(id: number): void {
@@ -462,7 +507,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#onBoot?.({ t: 'exit' });
     } else if ((state === 'ready' || state === 'closing') && !this.#terminating) {
       const cause = this.#workerError;
-      const oom = (cause as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      const causeCode = (cause as { code?: unknown } | undefined)?.code;
+      const oom = causeCode === 'ERR_WORKER_OUT_OF_MEMORY' || causeCode === 'ERR_PLUGIN_ARRAYBUFFER_LIMIT';
       const make = (method: string | undefined) => {
         const message = `plugin ${this.name}@${this.version} ${oom ? 'ran out of memory' : `exited with code ${code}`} during ${state} state${method ? ` while running ${method}()` : ''}`;
         const context = { ...this.#context(method, cause), exitCode: code, state };

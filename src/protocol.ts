@@ -41,6 +41,8 @@ export const Tag = {
   Err: 13,
   /** worker → host: `onFree` finished (or threw). */
   Freed: 14,
+  /** worker → host: the isolate's ArrayBuffers passed `maxArrayBufferMb`; the host ends the version. */
+  OverLimit: 15,
 } as const;
 
 /**
@@ -109,6 +111,15 @@ export interface ErrMessage {
   readonly e: Pack;
   /** Set when the method returned, but its result could not be cloned (or the host could not read it). */
   readonly clone: boolean;
+  /** Set when the result was larger than `maxPayloadBytes` (then `clone` is false and `e` says so). */
+  readonly tooLarge?: true;
+}
+
+export interface OverLimitMessage {
+  readonly t: typeof Tag.OverLimit;
+  /** ArrayBuffer bytes held by the isolate when the limit was passed. */
+  readonly bytes: number;
+  readonly limit: number;
 }
 
 export interface FreedMessage {
@@ -122,7 +133,7 @@ export interface WorkerBatch {
   readonly b: Array<OkMessage | ErrMessage>;
 }
 
-export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | WorkerBatch | LostMessage;
+export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | OverLimitMessage | WorkerBatch | LostMessage;
 
 /** What the host puts in `workerData`. The runtime deletes `port` before importing the plugin. */
 export interface BootData {
@@ -131,6 +142,10 @@ export interface BootData {
   readonly url: string;
   /** Passed to `onLoad(data)`. */
   readonly data: unknown;
+  /** `maxPayloadBytes`: results above it fail their call (undefined: no check). */
+  readonly maxPayloadBytes: number | undefined;
+  /** `maxArrayBufferMb` in bytes (undefined: not watched). */
+  readonly maxArrayBufferBytes: number | undefined;
 }
 
 /**

@@ -126,7 +126,7 @@ describe('calls', () => {
   });
 });
 
-describe('reserved and hostile names reject ERR_PLUGIN_NO_METHOD without reaching the worker', () => {
+describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without reaching the worker', () => {
   const names = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'then', '', 'a.b', 'a', 'default', 'onLoad', 'onFree', 'onInit', 'notAFunction', 'noSuchMethod'];
 
   it.each(names)('%j', async (name) => {

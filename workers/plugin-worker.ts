@@ -7,7 +7,9 @@
  */
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
+import { getHeapStatistics } from 'node:v8';
 import { pack } from '../src/envelope.js';
+import { exceedsBytes } from '../src/size.js';
 import {
   RESERVED_EXPORTS,
   Tag,
@@ -59,15 +61,44 @@ function send(message: WorkerMessage): void {
 let outbox: Reply[] = [];
 const enqueue = queueMicrotask;
 
+const maxPayloadBytes = boot.maxPayloadBytes;
+
 function reply(message: Reply): void {
-  outbox.push(message);
+  outbox.push(maxPayloadBytes === undefined || message.t !== Tag.Ok ? message : sized(message, maxPayloadBytes));
   if (outbox.length === 1) enqueue(flush);
 }
+
+/** The size guard (F11) on results: an oversized result fails its call instead of being posted. */
+function sized(message: OkMessage, limit: number): Reply {
+  try {
+    if (!exceedsBytes(message.v, limit)) return message;
+  } catch (error) {
+    return cloneError(message.id, error);
+  }
+  return { t: Tag.Err, id: message.id, e: pack(new RangeError(`the result is larger than maxPayloadBytes (${limit})`)), clone: false, tooLarge: true };
+}
+
+/**
+ * The ArrayBuffer guard (F7): `resourceLimits` does not count ArrayBuffers, but the isolate's external
+ * memory does. Checked after each batch of replies and on an unref'd interval; over the limit, the host
+ * is told once and ends the version.
+ */
+const maxArrayBufferBytes = boot.maxArrayBufferBytes;
+let overLimit = false;
+function checkArrayBuffers(): void {
+  if (maxArrayBufferBytes === undefined || overLimit) return;
+  const bytes = getHeapStatistics().external_memory;
+  if (bytes <= maxArrayBufferBytes) return;
+  overLimit = true;
+  send({ t: Tag.OverLimit, bytes, limit: maxArrayBufferBytes });
+}
+if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
 
 function flush(): void {
   const batch = outbox;
   if (batch.length === 0) return;
   outbox = [];
+  if (maxArrayBufferBytes !== undefined) enqueue(checkArrayBuffers);
   if (batch.length > 1) {
     try {
       kept.set(post({ t: Tag.Batch, b: batch }), batch);
