@@ -142,7 +142,12 @@ describe('a plugin worker that dies', () => {
     expect(JSON.parse(stdout)).toEqual({ code: 'ERR_PLUGIN_CRASHED', exitCode, method: 'exit', state: 'crashed', outcome: 'crashed' });
   });
 
-  it('F6: a call that allocates without bound under maxOldGenerationSizeMb 32 rejects ERR_PLUGIN_OOM, and so does every call in flight', async () => {
+  // Node 24 and 26 do not stop a worker at its maxOldGenerationSizeMb: on 24 the whole process aborts
+  // with a fatal heap error, on 26 the worker grows past the limit (nodejs/node#47224). Nothing in a
+  // worker or its host can intercept that, so the guarantee is asserted where Node keeps it; README
+  // "Compatibility" says so.
+  const heapLimitHonoured = Number(process.versions.node.split('.')[0]) < 24;
+  it.skipIf(!heapLimitHonoured)('F6: a call that allocates without bound under maxOldGenerationSizeMb 32 rejects ERR_PLUGIN_OOM, and so does every call in flight', async () => {
     const plugin = await loadPlugin<OomApi>(fixture('f-oom.mjs'), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
     const { seen, first } = crashes(plugin);
     const idle = caught(plugin.api.idle());

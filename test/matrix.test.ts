@@ -13,8 +13,8 @@ const titles = readdirSync(new URL('test/', root))
   .filter((name) => name.endsWith('.test.ts'))
   .flatMap((name) => {
     const source = readFileSync(new URL(`test/${name}`, root), 'utf8');
-    // The first argument of it()/test()/describe(), or of the call that follows an .each([...]) table.
-    return [...source.matchAll(/(?:\b(?:it|test|describe)|\]\s*\))\(\s*(['`"])(.*?)\1/g)].map((m) => m[2]!);
+    // The first argument of it()/test()/describe(), or of the call chained after .each([...]) or .skipIf(...).
+    return [...source.matchAll(/(?:\b(?:it|test|describe)|\))\(\s*(['`"])(.*?)\1/g)].map((m) => m[2]!);
   });
 
 describe('the fault matrix', () => {

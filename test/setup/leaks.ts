@@ -5,6 +5,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import { afterEach, beforeEach, expect } from 'vitest';
+import { soakState } from '../soak/state.js';
 
 const TRACKED = new Set(['WORKER', 'MESSAGEPORT']);
 const live = new Map<number, string>();
@@ -49,5 +50,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  expect(await settleLeftovers()).toEqual({ workers: 0, ports: 0 });
+  const left = await settleLeftovers();
+  if (left.workers > 0 || left.ports > 0) soakState.leftovers++;
+  expect(left).toEqual({ workers: 0, ports: 0 });
 });
