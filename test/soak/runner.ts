@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { File, Task, Test } from '@vitest/runner';
-import { VitestTestRunner } from 'vitest/runners';
+import { TestRunner } from 'vitest';
 import { soakState } from './state.js';
 
 const ROW = /(?:^|[^A-Za-z0-9])([LFCSX]\d+)(?=[^0-9]|$)/g;
@@ -33,7 +33,7 @@ function* tests(task: Task): Generator<Test> {
   else if ('tasks' in task) for (const child of task.tasks) yield* tests(child);
 }
 
-export default class SoakRunner extends VitestTestRunner {
+export default class SoakRunner extends TestRunner {
   readonly #repeats = Math.max(1, Number(process.env['ISOPLUG_SOAK_REPEATS'] ?? 50));
   readonly #only = new Set((process.env['ISOPLUG_SOAK_ROWS'] ?? '').split(',').filter(Boolean));
   readonly #tries: TryRecord[] = [];

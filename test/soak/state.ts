@@ -1,4 +1,8 @@
-/** Shared by the soak's runner and setup files within one test process. */
+/**
+ * Shared by the soak's runner and setup files within one test process. The runner is loaded by Node
+ * and the setup files through vitest's module runner, so each gets its own instance of this module:
+ * the state itself lives on a global symbol.
+ */
 export interface BackgroundTally {
   issued: number;
   resolved: number;
@@ -8,8 +12,12 @@ export interface BackgroundTally {
   rejectedUncoded: number;
 }
 
-export const soakState = {
+interface SoakState {
   /** Tests whose leak check found a worker or port left behind. */
-  leftovers: 0,
-  background: undefined as BackgroundTally | undefined,
-};
+  leftovers: number;
+  background: BackgroundTally | undefined;
+}
+
+const key = Symbol.for('isoplug.soak');
+const scope = globalThis as { [key]?: SoakState };
+export const soakState: SoakState = (scope[key] ??= { leftovers: 0, background: undefined });
