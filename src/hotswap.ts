@@ -23,6 +23,7 @@ import { loadPlugin } from './load.js';
 import { resolveCallOptions, type CallOptions, type LoadOptions } from './options.js';
 import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
+import { emitSafely } from './events.js';
 import { sleep } from './time.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
@@ -169,7 +170,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
-    this.emit('state', next, previous);
+    emitSafely(this, 'state', next, previous);
   }
 
   /**
@@ -185,7 +186,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(specifier, resolved.load, resolved.healthCheck ?? this.#options.healthCheck, 'swap');
+    // The hot swap's load options carry over (timeouts, limits, env, data…); the version label does not.
+    const { version: _label, ...inherited } = this.#options.load;
+    return this.#enqueue(specifier, { ...inherited, ...resolved.load }, resolved.healthCheck ?? this.#options.healthCheck, 'swap');
   }
 
   #enqueue(specifier: PluginSpecifier, load: LoadOptions, healthCheck: HealthCheck | undefined, reason: Request['reason']): Promise<SwapReport> {
@@ -258,8 +261,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#setState('ready');
     this.#onRecovered?.();
     const switchMs = performance.now() - switchStarted;
-    this.emit('swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
-    if (request.reason === 'restart') this.emit('restart', { version: next.version, attempt: this.#restarts.length });
+    emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
+    if (request.reason === 'restart') emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.length });
 
     const drainStarted = performance.now();
     void this.#retire(from).then((close) =>
@@ -285,7 +288,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     return closing.then((report) => {
       this.#draining.delete(old);
       this.#forced.delete(old);
-      this.emit('drained', report);
+      emitSafely(this, 'drained', report);
       return report;
     });
   }
@@ -296,7 +299,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #watch(plugin: Plugin<T>): void {
     plugin.once('crash', (error) => {
       if (plugin !== this.#current || this.#state === 'closing' || this.#state === 'closed') return;
-      this.emit('crash', error);
+      emitSafely(this, 'crash', error);
       this.#crashed(error);
     });
   }
@@ -311,7 +314,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     if (!policy || this.#restarts.length >= policy.maxRestarts) {
       this.#setState('failed');
       this.#onRecovered?.();
-      if (this.#lastCrash) this.emit('failed', this.#lastCrash);
+      if (this.#lastCrash) emitSafely(this, 'failed', this.#lastCrash);
       return;
     }
     this.#restarts.push(now);

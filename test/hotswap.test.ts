@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHotSwap, type HotSwap } from '../src/index.js';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { fixture, Gate, tempDir, writePlugin } from './helpers.js';
 import { leftovers } from './setup/leaks.js';
@@ -187,6 +189,21 @@ describe('createHotSwap', () => {
     await hs.close();
     await expect(hs.api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
     await expect(hs.swap(B)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
+  });
+
+  it('swap() inherits the hot swap\'s load options (data, timeouts, limits), but not its version label', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'first' }, version: 'pinned', callTimeoutMs: 5_000 });
+    await hs.swap(B);
+    expect(await hs.api.whoami()).toBe('first');
+    expect(hs.version).not.toBe('pinned');
+    await hs.swap(A, { data: { label: 'own' } });
+    expect(await hs.api.whoami()).toBe('own');
+    await hs.close();
+  });
+
+  it('a throwing swap listener does not wedge the hot swap: swaps settle, old versions are retired (child process)', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [fixture('h-throwing-listener.mjs'), A, B]);
+    expect(JSON.parse(stdout)).toEqual({ first: 'closed', second: 'closed', served: 'v2', versions: 1, uncaught: ['listener bug', 'listener bug'] });
   });
 
   it('rejects bad options naming them', async () => {
