@@ -2,10 +2,12 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    // The host side: what users import.
-    entry: { index: 'src/index.ts' },
+    // The host side: what users import. `isoplug/build` is buildPlugin() and watchPlugin(), the CLI's
+    // build as a library; esbuild, an optional peer dependency, stays outside and is imported on use.
+    entry: { index: 'src/index.ts', build: 'src/cli/build.ts' },
     format: ['esm', 'cjs'],
     dts: true,
+    external: ['esbuild'],
     sourcemap: true,
     shims: true,
     target: 'node20',
@@ -18,6 +20,16 @@ export default defineConfig([
     format: ['esm'],
     outExtension: () => ({ js: '.mjs' }),
     noExternal: ['comlink'],
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+  },
+  {
+    // The `isoplug` command (package.json `bin`), run by node directly.
+    entry: { cli: 'src/cli/index.ts' },
+    format: ['esm'],
+    banner: { js: '#!/usr/bin/env node' },
+    external: ['esbuild'],
     sourcemap: true,
     target: 'node20',
     platform: 'node',
