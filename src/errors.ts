@@ -29,7 +29,17 @@ export type PluginErrorCode =
   | 'ERR_PLUGIN_PAYLOAD_TOO_LARGE'
   | 'ERR_PLUGIN_NON_ERROR_THROWN'
   | 'ERR_SWAP_FAILED'
-  | 'ERR_SWAP_SUPERSEDED';
+  | 'ERR_SWAP_SUPERSEDED'
+  | 'ERR_MANAGER_RELOAD'
+  | 'ERR_MANAGER_SCAN'
+  | 'ERR_MANAGER_DEPENDENCY'
+  | 'ERR_MANAGER_DEPENDENCY_CYCLE'
+  | 'ERR_MANAGER_NOT_RELOADABLE'
+  | 'ERR_MANAGER_NO_PLUGIN'
+  | 'ERR_MANAGER_CLOSED'
+  | 'ERR_MANAGER_JOB_CLONE'
+  | 'ERR_MANAGER_PEER_CLOSED'
+  | 'ERR_MANAGER_VAULT_DENIED';
 
 /** Base class of every error isoplug creates. */
 export abstract class PluginError extends Error {
@@ -153,6 +163,77 @@ export class SwapFailedError extends PluginError {
 /** A later `swap()` replaced this one before it could start loading. */
 export class SwapSupersededError extends PluginError {
   readonly code = 'ERR_SWAP_SUPERSEDED' as const;
+}
+
+/** One plugin's failure in a reload. */
+export interface ReloadFailure {
+  readonly name: string;
+  readonly error: unknown;
+}
+
+/** `manager.reload()` failed: nothing switched, the old set keeps serving. `failures` holds each failing plugin's cause. */
+export class ManagerReloadError extends PluginError {
+  readonly code = 'ERR_MANAGER_RELOAD' as const;
+  readonly failures: readonly ReloadFailure[];
+  constructor(message: string, failures: readonly ReloadFailure[]) {
+    super(message, { cause: failures[0]?.error });
+    this.failures = failures;
+  }
+}
+
+/** The plugin directory could not be read, two files claim one plugin name, or a folder has no entry module. */
+export class ManagerScanError extends PluginError {
+  readonly code = 'ERR_MANAGER_SCAN' as const;
+}
+
+/** A plugin depends on a plugin that is not there. `dependency` names it. */
+export class ManagerDependencyError extends PluginError {
+  readonly code = 'ERR_MANAGER_DEPENDENCY' as const;
+  readonly dependency: string;
+  constructor(message: string, context: PluginErrorContext & { dependency: string }) {
+    super(message, context);
+    this.dependency = context.dependency;
+  }
+}
+
+/** The plugins' dependencies form a cycle; `cycle` lists it (first name repeated at the end). */
+export class ManagerDependencyCycleError extends PluginError {
+  readonly code = 'ERR_MANAGER_DEPENDENCY_CYCLE' as const;
+  readonly cycle: readonly string[];
+  constructor(message: string, context: PluginErrorContext & { cycle: readonly string[] }) {
+    super(message, context);
+    this.cycle = context.cycle;
+  }
+}
+
+/** A plugin must reload with a changed dependency, but its current version says `reloadable()` false. */
+export class ManagerNotReloadableError extends PluginError {
+  readonly code = 'ERR_MANAGER_NOT_RELOADABLE' as const;
+}
+
+/** No plugin of that name is loaded. */
+export class ManagerNoPluginError extends PluginError {
+  readonly code = 'ERR_MANAGER_NO_PLUGIN' as const;
+}
+
+/** The manager is closing or closed (calls, reloads, and pending live jobs). */
+export class ManagerClosedError extends PluginError {
+  readonly code = 'ERR_MANAGER_CLOSED' as const;
+}
+
+/** A live job's data cannot be cloned; nothing was scheduled. */
+export class ManagerJobCloneError extends PluginError {
+  readonly code = 'ERR_MANAGER_JOB_CLONE' as const;
+}
+
+/** A dependency's channel closed (its version ended or its worker died): its pending and later calls reject. */
+export class ManagerPeerClosedError extends PluginError {
+  readonly code = 'ERR_MANAGER_PEER_CLOSED' as const;
+}
+
+/** A plugin asked the vault for something it does not offer (an unlisted service, an unknown operation). */
+export class ManagerVaultDeniedError extends PluginError {
+  readonly code = 'ERR_MANAGER_VAULT_DENIED' as const;
 }
 
 /** Bad options or arguments. `code` is `ERR_PLUGIN_INVALID_OPTION`; `option` names it. */

@@ -12,3 +12,8 @@ export { createHotSwap, HotSwap } from './hotswap.js';
 export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap.js';
 export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './hotswap-options.js';
 export { HOTSWAP_DEFAULTS } from './hotswap-options.js';
+export { PluginManager } from './manager/manager.js';
+export type { ReloadResult, EachResult, ManagerEvents } from './manager/manager.js';
+export type { PluginManagerOptions } from './manager/options.js';
+export { MANAGER_DEFAULTS } from './manager/options.js';
+export type { ManagerFs } from './manager/scan.js';

@@ -92,6 +92,10 @@ export interface PluginEvents {
 const internal = Symbol('isoplug.internal');
 /** @internal Calls a method with per-call options (used by HotSwap's routing). */
 export const kInvoke = Symbol('isoplug.invoke');
+/** @internal Calls a lifecycle hook (protocol.ts: `h`), on the same call path as methods (used by PluginManager). */
+export const kHook = Symbol('isoplug.hook');
+/** @internal */
+export const kHasHook = Symbol('isoplug.hasHook');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
@@ -118,6 +122,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #received = 0;
   readonly #inflight: InFlight;
   readonly #methods = new Set<string>();
+  /** The hooks a hook call may name (`Ready.hooks`). */
+  readonly #hooks = new Set<string>();
+  #dependencies: readonly string[] = [];
   readonly #callbackPorts = new Set<MessagePort>();
   /** Ids of calls given up on (timeout, abort): their late replies are expected, not stray. */
   readonly #abandoned = new Set<number>();
@@ -207,6 +214,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return [...this.#methods];
   }
 
+  /** The module's `dependencies` export (an array of plugin names; empty when absent). */
+  get dependencies(): readonly string[] {
+    return this.#dependencies;
+  }
+
   /** The worker's thread id, for diagnostics. */
   get threadId(): number {
     return this.#worker.threadId;
@@ -239,6 +251,16 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return this.#invoke(method, args, options);
   }
 
+  /** @internal True when the module offers lifecycle hook `name`. */
+  [kHasHook](name: string): boolean {
+    return this.#hooks.has(name);
+  }
+
+  /** @internal */
+  [kHook](name: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    return this.#invoke(name, args, options, true);
+  }
+
   #context(method?: string, cause?: unknown): PluginErrorContext {
     return { pluginName: this.name, version: this.version, method, cause };
   }
@@ -259,9 +281,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
   }
 
-  #invoke(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+  #invoke(method: string, args: unknown[], options: CallOptions | undefined, hook = false): Promise<unknown> {
     if (this.#state !== 'ready') return Promise.reject(this.#refusal(String(method)));
-    if (typeof method !== 'string' || !this.#methods.has(method)) {
+    if (typeof method !== 'string' || !(hook ? this.#hooks : this.#methods).has(method)) {
       return Promise.reject(new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${String(method)}`, this.#context(String(method))));
     }
     const signal = options?.signal;
@@ -317,7 +339,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
-    const message: CallMessage = { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
+    const message: CallMessage = hook ? { t: Tag.Call, id, m: method, a: args, p: slots, k: 0, h: 1 } : { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
     if (transfer === undefined) {
       // Calls made in the same tick travel in one message.
       this.#outbox.push(message);
@@ -555,6 +577,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#onBoot = undefined;
     if (outcome.t === Tag.Ready) {
       for (const method of outcome.methods) this.#methods.add(method);
+      for (const name of outcome.hooks) this.#hooks.add(name);
+      this.#dependencies = Object.freeze([...outcome.dependencies]);
       this.#hasOnFree = outcome.free;
       this.#setState('ready');
       this.#ref(false);

@@ -63,6 +63,11 @@ export interface CallMessage extends Acknowledging {
   /** Arguments; a slot listed in `p` holds a MessagePort for a host callback. */
   readonly a: unknown[];
   readonly p: number[] | undefined;
+  /**
+   * Set for a lifecycle hook call (the PluginManager's `reloadable`, `onInit`, and the runtime's own
+   * `HOOK_SERVE`): the worker looks `m` up among the hooks listed in `Ready.hooks`, never among methods.
+   */
+  readonly h?: 1;
 }
 
 export interface FreeMessage extends Acknowledging {
@@ -91,6 +96,10 @@ export interface ReadyMessage {
   readonly methods: string[];
   /** Whether the module exports `onFree`. */
   readonly free: boolean;
+  /** The hooks a Call with `h` may name: `reloadable`/`onInit` when exported, and `HOOK_SERVE`. */
+  readonly hooks: string[];
+  /** The module's `dependencies` export when it is an array of strings (else empty). */
+  readonly dependencies: string[];
 }
 
 export interface LoadFailedMessage {
@@ -147,6 +156,12 @@ export interface BootData {
   /** `maxArrayBufferMb` in bytes (undefined: not watched). */
   readonly maxArrayBufferBytes: number | undefined;
 }
+
+/**
+ * The runtime's own hook: `(port)` starts serving the module's methods to a peer plugin on `port`
+ * (the PluginManager's direct channels between plugins). Not a valid export name, so never a plugin's.
+ */
+export const HOOK_SERVE = 'isoplug:serve';
 
 /**
  * Export names that are never callable: lifecycle hooks, and anything that would make the API look

@@ -10,7 +10,10 @@ import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
 import { pack } from '../src/envelope.js';
 import { exceedsBytes } from '../src/size.js';
+import type { InitDescriptor } from '../src/manager/wire.js';
+import { buildContext, readDependencies, servePeer } from './context.js';
 import {
+  HOOK_SERVE,
   RESERVED_EXPORTS,
   Tag,
   type BootData,
@@ -167,7 +170,7 @@ function collect(ns: Record<string, unknown>): void {
   if (def !== null && typeof def === 'object') add(def as Record<string, unknown>);
 }
 
-function hook(ns: Record<string, unknown>, name: 'onLoad' | 'onFree'): Fn | undefined {
+function hook(ns: Record<string, unknown>, name: 'onLoad' | 'onFree' | 'onInit' | 'reloadable'): Fn | undefined {
   const own = ns[name];
   if (typeof own === 'function') return own as Fn;
   const def = ns['default'];
@@ -179,6 +182,17 @@ function hook(ns: Record<string, unknown>, name: 'onLoad' | 'onFree'): Fn | unde
 }
 
 let onFree: Fn | undefined;
+/** What a Call with `h` may name (protocol.ts): the PluginManager's lifecycle hooks and the runtime's own. */
+const hooks = new Map<string, Fn>();
+
+/** The hooks this module offers; `onInit` receives the ctx built from the host's descriptor. */
+function collectHooks(ns: Record<string, unknown>): void {
+  const reloadable = hook(ns, 'reloadable');
+  if (reloadable) hooks.set('reloadable', reloadable);
+  const onInit = hook(ns, 'onInit');
+  if (onInit) hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor)));
+  hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
+}
 
 async function load(): Promise<void> {
   let ns: Record<string, unknown>;
@@ -200,7 +214,8 @@ async function load(): Promise<void> {
   }
   onFree = hook(ns, 'onFree');
   collect(ns);
-  send({ t: Tag.Ready, methods: [...methods.keys()], free: onFree !== undefined });
+  collectHooks(ns);
+  send({ t: Tag.Ready, methods: [...methods.keys()], free: onFree !== undefined, hooks: [...hooks.keys()], dependencies: readDependencies(ns) });
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */
@@ -230,7 +245,7 @@ function call(id: number, fn: Fn, args: unknown[]): void {
 }
 
 function onCall(message: CallMessage): void {
-  const fn = methods.get(message.m);
+  const fn = message.h === 1 ? hooks.get(message.m) : methods.get(message.m);
   if (fn === undefined) {
     // The host checks names before posting; reaching here means the lists disagree.
     return reply({ t: Tag.Err, id: message.id, e: pack(new TypeError(`no method ${message.m}`)), clone: false });

@@ -1,0 +1,154 @@
+/**
+ * Inline (debug) versions: the module is imported in the host thread with a cache-busting query, so
+ * breakpoints and stack traces work, and served with the same API and lifecycle as a worker version:
+ * arguments and results are structured-cloned, reserved names are not callable, `onLoad` → `onInit`
+ * → calls → drain → `onFree`. DEBUG ONLY: an ES module is never evicted from the module cache, so every
+ * inline version stays in memory for the life of the process; only the entry module is cache-busted
+ * (its relative imports are shared between versions); a crash or an infinite loop is the host's.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { buildContext, readDependencies, servePeer } from '../../workers/context.js';
+import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../errors.js';
+import { HOOK_SERVE, RESERVED_EXPORTS } from '../protocol.js';
+import { deadline } from '../time.js';
+import type { InitDescriptor } from './wire.js';
+import type { ManagedVersion } from './version.js';
+
+type Fn = (...args: unknown[]) => unknown;
+
+let loads = 0;
+
+function exported(ns: Record<string, unknown>, name: string): unknown {
+  if (Object.hasOwn(ns, name)) return ns[name];
+  const def = ns['default'];
+  return def !== null && typeof def === 'object' ? (def as Record<string, unknown>)[name] : undefined;
+}
+
+function asFn(value: unknown): Fn | undefined {
+  return typeof value === 'function' ? (value as Fn) : undefined;
+}
+
+export class InlineVersion implements ManagedVersion {
+  readonly methods: readonly string[];
+  readonly dependencies: readonly string[];
+  readonly #methods = new Map<string, Fn>();
+  readonly #hooks = new Map<string, Fn>();
+  readonly #ports = new Set<MessagePort>();
+  readonly #onFree: Fn | undefined;
+  #state: 'ready' | 'closing' | 'closed' = 'ready';
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+
+  private constructor(
+    readonly name: string,
+    readonly version: string,
+    ns: Record<string, unknown>,
+  ) {
+    const add = (source: Record<string, unknown>) => {
+      for (const key of Reflect.ownKeys(source)) {
+        if (typeof key !== 'string' || RESERVED_EXPORTS.has(key) || this.#methods.has(key)) continue;
+        const fn = asFn(source[key]);
+        if (fn) this.#methods.set(key, fn);
+      }
+    };
+    add(ns);
+    const def = ns['default'];
+    if (def !== null && typeof def === 'object') add(def as Record<string, unknown>);
+    this.methods = Object.freeze([...this.#methods.keys()]);
+    this.dependencies = Object.freeze(readDependencies(ns));
+    this.#onFree = asFn(exported(ns, 'onFree'));
+    const reloadable = asFn(exported(ns, 'reloadable'));
+    if (reloadable) this.#hooks.set('reloadable', reloadable);
+    const onInit = asFn(exported(ns, 'onInit'));
+    if (onInit) this.#hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor, (port) => this.#track(port))));
+    this.#hooks.set(HOOK_SERVE, (port) => servePeer(this.#track(port as MessagePort), this.#methods));
+  }
+
+  static async load(name: string, entry: string, hash: string, data: unknown): Promise<InlineVersion> {
+    const url = `${pathToFileURL(entry).href}?isoplug-inline=${hash}-${++loads}`;
+    let ns: Record<string, unknown>;
+    try {
+      // Through a wrapper, as in the worker: a module exporting `then` must not be awaited as a thenable.
+      const wrapper = `export * as ns from ${JSON.stringify(url)};`;
+      ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
+    } catch (error) {
+      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (import)`, { pluginName: name, version: hash, cause: error });
+    }
+    try {
+      await asFn(exported(ns, 'onLoad'))?.(structuredClone(data));
+    } catch (error) {
+      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (onLoad)`, { pluginName: name, version: hash, cause: error });
+    }
+    return new InlineVersion(name, hash, ns);
+  }
+
+  #track(port: MessagePort): MessagePort {
+    this.#ports.add(port);
+    return port;
+  }
+
+  hasHook(name: string): boolean {
+    return this.#hooks.has(name);
+  }
+
+  #clone(value: unknown, method: string, direction: 'argument' | 'result'): unknown {
+    try {
+      return structuredClone(value);
+    } catch (error) {
+      throw new PluginCloneError(`${method}(): ${direction === 'argument' ? 'an argument' : 'the result'} cannot be cloned`, {
+        pluginName: this.name,
+        version: this.version,
+        method,
+        cause: error,
+        direction,
+      });
+    }
+  }
+
+  async #run(fn: Fn | undefined, method: string, args: unknown[], clone: boolean): Promise<unknown> {
+    const context = { pluginName: this.name, version: this.version, method };
+    if (this.#state !== 'ready') throw new PluginClosedError(`plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`, context);
+    if (fn === undefined) throw new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${method}`, context);
+    const copies = clone ? (this.#clone(args, method, 'argument') as unknown[]) : args;
+    this.#inFlight++;
+    try {
+      const result = await Reflect.apply(fn, undefined, copies);
+      return clone ? this.#clone(result, method, 'result') : result;
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  call(method: string, args: unknown[]): Promise<unknown> {
+    return this.#run(this.#methods.get(method), method, args, true);
+  }
+
+  hook(name: string, args: unknown[], transfer: MessagePort[]): Promise<unknown> {
+    for (const port of transfer) this.#track(port);
+    return this.#run(this.#hooks.get(name), name, args, false);
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    if (this.#state !== 'ready') return;
+    this.#state = 'closing';
+    const limit = deadline(timeoutMs);
+    try {
+      const drained = this.#inFlight === 0 || (await limit.race(new Promise<boolean>((resolve) => (this.#idle = () => resolve(true))), false));
+      if (drained && this.#onFree) await limit.race(Promise.resolve().then(() => this.#onFree!()), undefined).catch(() => {});
+    } finally {
+      limit.cancel();
+      this.#end();
+    }
+  }
+
+  async destroy(): Promise<void> {
+    this.#end();
+  }
+
+  #end(): void {
+    this.#state = 'closed';
+    for (const port of this.#ports) port.close();
+    this.#ports.clear();
+  }
+}

@@ -1,0 +1,124 @@
+import { PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
+import { duration, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
+import type { ManagerFs } from './scan.js';
+
+/** Options of `new PluginManager()`. */
+export interface PluginManagerOptions {
+  /** The plugin directory: each module file or folder in it is one plugin. Required. */
+  dir: string;
+  /**
+   * What scanning and hashing read through (`node:fs/promises`-compatible: `readdir`, `stat`, `readFile`).
+   * Workers always load from the real file system.
+   * @default node:fs/promises
+   */
+  fs?: ManagerFs;
+  /**
+   * Host functions offered to plugins as `ctx.vault.services`: only the object's own function members,
+   * on a null-prototype facade. Called with `this` undefined and copies of the arguments.
+   * @default {}
+   */
+  services?: Record<string, (...args: never[]) => unknown>;
+  /**
+   * Builds `ctx.vault.extension`, once per reload, for the versions that reload loads. Must return a cloneable value.
+   * @default undefined (`ctx.vault.extension` is undefined)
+   */
+  extension?: () => unknown;
+  /**
+   * Passed to every version's `onLoad(data)`. Must be cloneable.
+   * @default undefined
+   */
+  data?: unknown;
+  /**
+   * `'worker'`: each version in its own worker (the product). `'inline'`: in the host thread, imported
+   * with a cache-busting query, same API and lifecycle, so breakpoints work. DEBUG ONLY: inline versions
+   * are never unloaded from memory, and a plugin's crash or infinite loop is the host's.
+   * @default 'worker'
+   */
+  isolation?: 'worker' | 'inline';
+  /**
+   * `loadPlugin()` options for every worker version (`callTimeoutMs`, `readyTimeoutMs`, `resourceLimits`,
+   * `env`, `execArgv`, `maxPayloadBytes`, `maxArrayBufferMb`); `data`, `name` and `version` are the manager's.
+   * @default {}
+   */
+  load?: Omit<LoadOptions, 'data' | 'name' | 'version'>;
+  /**
+   * How long an old version may drain (calls in flight, then `onFree`) after a reload switched away from it, and at `close()`.
+   * @default 30000
+   */
+  drainTimeoutMs?: number;
+  /**
+   * `watch()`: how long the directory must be quiet before a reload starts.
+   * @default 100
+   */
+  watchDebounceMs?: number;
+}
+
+/** Every default of the manager, in one place. */
+export const MANAGER_DEFAULTS = Object.freeze({
+  isolation: 'worker' as const,
+  drainTimeoutMs: 30_000,
+  watchDebounceMs: 100,
+});
+
+export interface ResolvedManagerOptions {
+  readonly dir: string;
+  readonly fs: ManagerFs | undefined;
+  readonly services: Readonly<Record<string, unknown>>;
+  readonly extension: (() => unknown) | undefined;
+  readonly data: unknown;
+  readonly isolation: 'worker' | 'inline';
+  readonly load: ResolvedLoadOptions;
+  readonly drainTimeoutMs: number;
+  readonly watchDebounceMs: number;
+}
+
+const KEYS = new Set(['dir', 'fs', 'services', 'extension', 'data', 'isolation', 'load', 'drainTimeoutMs', 'watchDebounceMs']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Validates the manager's options; throws a TypeError/RangeError naming the option. */
+export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
+  if (!isObject(options)) throw new PluginOptionTypeError('options', 'expected an object with at least `dir`');
+  for (const key of Object.keys(options)) if (!KEYS.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
+  const { dir, fs, services, extension, isolation, load } = options;
+  if (typeof dir !== 'string' || dir.length === 0) throw new PluginOptionTypeError('options.dir', 'expected a non-empty path');
+  if (fs !== undefined && (!isObject(fs) || !['readdir', 'stat', 'readFile'].every((m) => typeof fs[m] === 'function'))) {
+    throw new PluginOptionTypeError('options.fs', 'expected an object with readdir, stat and readFile (node:fs/promises-compatible)');
+  }
+  if (services !== undefined) {
+    if (!isObject(services)) throw new PluginOptionTypeError('options.services', 'expected an object of functions');
+    for (const [name, fn] of Object.entries(services)) {
+      if (typeof fn !== 'function') throw new PluginOptionTypeError(`options.services.${name}`, 'expected a function');
+    }
+  }
+  if (extension !== undefined && typeof extension !== 'function') throw new PluginOptionTypeError('options.extension', 'expected a function returning a cloneable value');
+  if (isolation !== undefined && isolation !== 'worker' && isolation !== 'inline') {
+    throw new PluginOptionRangeError('options.isolation', `expected 'worker' or 'inline', got ${String(isolation)}`);
+  }
+  if (load !== undefined && !isObject(load)) throw new PluginOptionTypeError('options.load', 'expected an object');
+  for (const key of ['data', 'name', 'version']) {
+    if (load !== undefined && key in load) throw new PluginOptionTypeError(`options.load.${key}`, 'set by the manager');
+  }
+  let resolvedLoad: ResolvedLoadOptions;
+  try {
+    resolvedLoad = resolveLoadOptions(load);
+  } catch (error) {
+    const option = (error as { option?: string }).option ?? 'load';
+    const message = (error as Error).message.slice(option.length + 2);
+    const named = option.replace(/^options\./, 'options.load.');
+    throw error instanceof RangeError ? new PluginOptionRangeError(named, message) : new PluginOptionTypeError(named, message);
+  }
+  return {
+    dir,
+    fs: fs as ManagerFs | undefined,
+    services: (services as Record<string, unknown> | undefined) ?? {},
+    extension: extension as (() => unknown) | undefined,
+    data: options['data'],
+    isolation: (isolation as 'worker' | 'inline' | undefined) ?? MANAGER_DEFAULTS.isolation,
+    load: resolvedLoad,
+    drainTimeoutMs: duration('options.drainTimeoutMs', options['drainTimeoutMs'], MANAGER_DEFAULTS.drainTimeoutMs),
+    watchDebounceMs: duration('options.watchDebounceMs', options['watchDebounceMs'], MANAGER_DEFAULTS.watchDebounceMs, false),
+  };
+}

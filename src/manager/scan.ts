@@ -1,0 +1,141 @@
+/**
+ * Finds the plugins in the manager's directory and hashes their content. Reads through an injectable
+ * `fs` (anything shaped like `node:fs/promises`), so the directory logic is testable on memfs.
+ *
+ * A plugin is a module file (`.js`, `.mjs`, `.cjs`), named by its base name, or a folder, named by
+ * the folder, whose entry is its package.json `main`, else `index.js`, else `index.mjs`. A file's hash
+ * covers its bytes; a folder's covers every file in it (relative paths sorted, each path and its bytes).
+ * Dot-files and editors' backup files (`~`, `.swp`, `.tmp`) at the top level are ignored.
+ */
+import { createHash } from 'node:crypto';
+import { basename, extname, join } from 'node:path';
+import { ManagerScanError } from '../errors.js';
+
+/** The part of `node:fs/promises` the scan uses. */
+export interface ManagerFs {
+  readdir(path: string): Promise<unknown[]>;
+  stat(path: string): Promise<{ isFile(): boolean; isDirectory(): boolean }>;
+  readFile(path: string): Promise<Uint8Array | string>;
+}
+
+export interface ScannedPlugin {
+  readonly name: string;
+  /** The module the version loads: the file, or the folder's entry. */
+  readonly entry: string;
+  /** 16 hex digits of the SHA-256 of its content (the version label). */
+  readonly hash: string;
+}
+
+const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
+
+function ignored(name: string): boolean {
+  return name.startsWith('.') || name.endsWith('~') || name.endsWith('.swp') || name.endsWith('.tmp') || name === 'node_modules';
+}
+
+async function names(fs: ManagerFs, dir: string): Promise<string[]> {
+  return (await fs.readdir(dir)).map(String).sort();
+}
+
+async function exists(fs: ManagerFs, path: string): Promise<boolean> {
+  try {
+    return (await fs.stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Every file under `dir`, as sorted relative paths. */
+async function walk(fs: ManagerFs, dir: string, prefix = ''): Promise<string[]> {
+  const files: string[] = [];
+  for (const name of await names(fs, dir)) {
+    const stat = await fs.stat(join(dir, name));
+    if (stat.isDirectory()) files.push(...(await walk(fs, join(dir, name), `${prefix}${name}/`)));
+    else if (stat.isFile()) files.push(`${prefix}${name}`);
+  }
+  return files;
+}
+
+async function folderEntry(fs: ManagerFs, folder: string): Promise<string | undefined> {
+  const pkgPath = join(folder, 'package.json');
+  if (await exists(fs, pkgPath)) {
+    let main: unknown;
+    try {
+      main = (JSON.parse(String(await fs.readFile(pkgPath))) as { main?: unknown }).main;
+    } catch (error) {
+      throw new ManagerScanError(`${pkgPath} cannot be read as JSON`, { pluginName: basename(folder), cause: error });
+    }
+    if (typeof main === 'string' && main.length > 0) return join(folder, main);
+  }
+  for (const index of ['index.js', 'index.mjs']) {
+    if (await exists(fs, join(folder, index))) return join(folder, index);
+  }
+  return undefined;
+}
+
+function hashOf(parts: Array<[string, Uint8Array | string]>): string {
+  const hash = createHash('sha256');
+  for (const [path, bytes] of parts) {
+    hash.update(`${path}\0${bytes.length}\0`);
+    hash.update(bytes);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** The plugins in `dir`, by name. Rejects `ERR_MANAGER_SCAN` when two entries claim one name or a folder has no entry. */
+export async function scanPlugins(fs: ManagerFs, dir: string): Promise<Map<string, ScannedPlugin>> {
+  const found = new Map<string, ScannedPlugin>();
+  let entries: string[];
+  try {
+    entries = await names(fs, dir);
+  } catch (error) {
+    throw new ManagerScanError(`cannot read the plugin directory ${dir}`, { cause: error });
+  }
+  for (const entryName of entries) {
+    if (ignored(entryName)) continue;
+    const path = join(dir, entryName);
+    let stat;
+    try {
+      stat = await fs.stat(path);
+    } catch {
+      continue; // removed while we looked: the next scan sees the directory as it settles
+    }
+    let plugin: ScannedPlugin;
+    if (stat.isFile()) {
+      const ext = extname(entryName);
+      if (!MODULE_EXTENSIONS.has(ext)) continue;
+      const name = basename(entryName, ext);
+      plugin = { name, entry: path, hash: hashOf([[entryName, await fs.readFile(path)]]) };
+    } else if (stat.isDirectory()) {
+      const entry = await folderEntry(fs, path);
+      if (entry === undefined) throw new ManagerScanError(`plugin folder ${path} has no entry (package.json main, index.js or index.mjs)`, { pluginName: entryName });
+      const files = await walk(fs, path);
+      const parts: Array<[string, Uint8Array | string]> = [];
+      for (const file of files) parts.push([file, await fs.readFile(join(path, file))]);
+      plugin = { name: entryName, entry, hash: hashOf(parts) };
+    } else {
+      continue;
+    }
+    if (found.has(plugin.name)) throw new ManagerScanError(`two entries in ${dir} are named ${plugin.name}`, { pluginName: plugin.name });
+    found.set(plugin.name, plugin);
+  }
+  return found;
+}
+
+/** What changed between the hashes of the current set and a scan. */
+export interface ScanDiff {
+  readonly unchanged: string[];
+  readonly changed: string[];
+  readonly added: string[];
+  readonly removed: string[];
+}
+
+export function diffScan(current: ReadonlyMap<string, string>, scanned: ReadonlyMap<string, ScannedPlugin>): ScanDiff {
+  const diff: ScanDiff = { unchanged: [], changed: [], added: [], removed: [] };
+  for (const [name, plugin] of scanned) {
+    const hash = current.get(name);
+    if (hash === undefined) diff.added.push(name);
+    else (hash === plugin.hash ? diff.unchanged : diff.changed).push(name);
+  }
+  for (const name of current.keys()) if (!scanned.has(name)) diff.removed.push(name);
+  return diff;
+}

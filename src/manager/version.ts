@@ -1,0 +1,67 @@
+/**
+ * One plugin version as the manager sees it, whichever way it is isolated: a worker (`Plugin`, the
+ * product) or inline in the host thread (inline.ts, debug only). Hooks go on the version's ordinary
+ * call path, flagged as hook calls (protocol.ts `h`).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { loadPlugin } from '../load.js';
+import type { ResolvedLoadOptions } from '../options.js';
+import { kHasHook, kHook, kInvoke, type Plugin } from '../plugin.js';
+
+export interface ManagedVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly methods: readonly string[];
+  readonly dependencies: readonly string[];
+  hasHook(name: string): boolean;
+  call(method: string, args: unknown[]): Promise<unknown>;
+  /** Calls a hook; `transfer` lists the MessagePorts in `args` to move (a worker) or to keep track of (inline). */
+  hook(name: string, args: unknown[], transfer: MessagePort[]): Promise<unknown>;
+  /** Drains within `timeoutMs`, runs `onFree`, ends. */
+  close(timeoutMs: number): Promise<void>;
+  /** Ends now (a version that never switched in). */
+  destroy(): Promise<void>;
+}
+
+export class WorkerVersion implements ManagedVersion {
+  readonly #plugin: Plugin;
+  private constructor(plugin: Plugin) {
+    this.#plugin = plugin;
+  }
+
+  static async load(name: string, entry: string, hash: string, data: unknown, options: ResolvedLoadOptions): Promise<WorkerVersion> {
+    return new WorkerVersion(await loadPlugin(entry, { ...options, data, name, version: hash }));
+  }
+
+  get name(): string {
+    return this.#plugin.name;
+  }
+  get version(): string {
+    return this.#plugin.version;
+  }
+  get methods(): readonly string[] {
+    return this.#plugin.methods;
+  }
+  get dependencies(): readonly string[] {
+    return this.#plugin.dependencies;
+  }
+  /** The worker's Plugin handle (state, stats, events). */
+  get plugin(): Plugin {
+    return this.#plugin;
+  }
+  hasHook(name: string): boolean {
+    return this.#plugin[kHasHook](name);
+  }
+  call(method: string, args: unknown[]): Promise<unknown> {
+    return this.#plugin[kInvoke](method, args, undefined);
+  }
+  hook(name: string, args: unknown[], transfer: MessagePort[]): Promise<unknown> {
+    return this.#plugin[kHook](name, args, transfer.length > 0 ? { transfer } : undefined);
+  }
+  async close(timeoutMs: number): Promise<void> {
+    await this.#plugin.close({ timeoutMs });
+  }
+  destroy(): Promise<void> {
+    return this.#plugin.destroy();
+  }
+}
