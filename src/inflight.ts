@@ -18,8 +18,8 @@ export interface PendingCall {
   expiresAt: number | undefined;
   /** Its own timer (a per-call timeout). */
   timer: NodeJS.Timeout | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** The call's AbortSignal; the registry listens to it once for all the calls that share it. */
+  readonly signal: AbortSignal | undefined;
 }
 
 export interface InFlightHooks {
@@ -29,6 +29,14 @@ export interface InFlightHooks {
   idle(): void;
   /** A call on the shared timer is past its deadline; it has already left the registry. */
   expire(call: PendingCall): void;
+  /** The call's signal fired; it has already left the registry. */
+  abort(call: PendingCall): void;
+}
+
+/** The calls waiting on one AbortSignal, and the one listener the registry added to it. */
+interface SignalWatch {
+  readonly calls: Set<PendingCall>;
+  readonly listener: () => void;
 }
 
 export class InFlight {
@@ -36,6 +44,8 @@ export class InFlight {
   readonly #hooks: InFlightHooks;
   #idle: Array<() => void> = [];
   #sweeper: NodeJS.Timeout | undefined;
+  /** One listener per signal, however many calls share it (a request-scoped signal on 64 calls adds 1, not 64). */
+  readonly #signals = new Map<AbortSignal, SignalWatch>();
 
   constructor(hooks: InFlightHooks) {
     this.#hooks = hooks;
@@ -49,6 +59,24 @@ export class InFlight {
     this.#calls.set(call.id, call);
     if (this.#calls.size === 1) this.#hooks.busy();
     if (call.expiresAt !== undefined && this.#sweeper === undefined) this.#arm(call.expiresAt);
+    if (call.signal !== undefined) this.#watch(call.signal, call);
+  }
+
+  #watch(signal: AbortSignal, call: PendingCall): void {
+    let watch = this.#signals.get(signal);
+    if (watch === undefined) {
+      const calls = new Set<PendingCall>();
+      const listener = () => {
+        for (const aborted of [...calls]) {
+          this.take(aborted.id);
+          this.#hooks.abort(aborted);
+        }
+      };
+      watch = { calls, listener };
+      this.#signals.set(signal, watch);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    watch.calls.add(call);
   }
 
   /** The call, while it is in flight. */
@@ -62,7 +90,14 @@ export class InFlight {
     if (call === undefined) return undefined;
     this.#calls.delete(id);
     if (call.timer !== undefined) clearTimeout(call.timer);
-    if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
+    if (call.signal !== undefined) {
+      const watch = this.#signals.get(call.signal);
+      watch?.calls.delete(call);
+      if (watch?.calls.size === 0) {
+        this.#signals.delete(call.signal);
+        call.signal.removeEventListener('abort', watch.listener);
+      }
+    }
     if (this.#calls.size === 0) {
       clearTimeout(this.#sweeper);
       this.#sweeper = undefined;

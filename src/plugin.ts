@@ -30,6 +30,7 @@ import {
   PluginTimeoutError,
   type PluginErrorContext,
 } from './errors.js';
+import { emitSafely } from './events.js';
 import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
@@ -158,6 +159,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#inflight = new InFlight({
       busy: () => this.#ref(true),
       idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
+      abort: (call) => {
+        this.#abandoned.add(call.id);
+        call.reject(new PluginAbortedError(`${call.method}() aborted`, this.#context(call.method, call.signal?.reason)));
+      },
       expire: (call) => {
         this.#abandoned.add(call.id);
         call.reject(this.#timeoutError(call.method, this.#callTimer!));
@@ -326,17 +331,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         expiresAt: timeoutMs === undefined && this.#callTimer !== undefined ? performance.now() + this.#callTimer : undefined,
         timer: undefined,
         signal,
-        onAbort: undefined,
       };
       this.#inflight.add(call);
       const delay = timeoutMs === undefined ? undefined : timerDelay(timeoutMs);
       if (delay !== undefined) {
         call.timer = setTimeout(() => this.#giveUp(id, this.#timeoutError(method, delay)), delay);
         call.timer.unref();
-      }
-      if (signal) {
-        call.onAbort = () => this.#giveUp(id, new PluginAbortedError(`${method}() aborted`, this.#context(method, signal.reason)));
-        signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
     const message: CallMessage = hook ? { t: Tag.Call, id, m: method, a: args, p: slots, k: 0, h: 1 } : { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
@@ -519,7 +519,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
-    this.emit('state', next, previous);
+    emitSafely(this, 'state', next, previous);
   }
 
   #handleExit(code: number): void {
@@ -539,7 +539,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#crash = make(undefined);
       this.#setState('crashed');
       this.#inflight.rejectAll((call) => make(call.method));
-      this.emit('crash', this.#crash);
+      emitSafely(this, 'crash', this.#crash);
     }
     this.#onFreed?.(undefined);
     this.#abandoned.clear();
@@ -547,7 +547,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();
     this.#onExit(code);
-    this.emit('exit', code);
+    emitSafely(this, 'exit', code);
   }
 
   /** Terminates the worker and waits for its exit, at most `ms`. True when it exited. */
@@ -669,7 +669,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       terminated,
       durationMs: performance.now() - started,
     };
-    this.emit('close', report);
+    emitSafely(this, 'close', report);
     return report;
   }
 

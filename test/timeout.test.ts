@@ -110,6 +110,26 @@ describe('AbortSignal', () => {
     expect(await plugin.close()).toMatchObject({ outcome: 'closed', abandonedCalls: 0, terminated: true });
   });
 
+  it('one signal shared by 20 calls in flight adds one listener (no MaxListeners warning) and aborts all 20', async () => {
+    const gate = new Gate();
+    const plugin = await loadPlugin<typeof import('./fixtures/gate.mjs')>(fixture('gate.mjs'), { data: { gate: gate.buffer } });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const controller = new AbortController();
+    const calls = Array.from({ length: 20 }, (_, i) => caught(plugin.with({ signal: controller.signal }).api.wait(i)));
+    await gate.entered(20);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort('request cancelled');
+    for (const error of await Promise.all(calls)) expect(error).toMatchObject({ code: 'ERR_PLUGIN_ABORTED', method: 'wait', cause: 'request cancelled' });
+    expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
+    expect(plugin.inFlight).toBe(0);
+    process.off('warning', onWarning);
+    expect(warnings).toEqual([]);
+    gate.open();
+    await plugin.close();
+  });
+
   it('removes its abort listener when the call resolves, times out or is aborted', async () => {
     const { gate, plugin } = await spinner();
     const controller = new AbortController();
