@@ -35,6 +35,7 @@ function client(port: MessagePort, peer: string): (op: WireRequest['op'], name: 
     const call = pending.get(reply.id);
     if (call === undefined) return;
     pending.delete(reply.id);
+    if (pending.size === 0) port.unref();
     if (reply.ok) call.resolve(reply.v);
     else call.reject(unpack(reply.e, (v) => new PluginNonErrorThrownError(`${call.name} threw a non-Error value: ${v.text}`, { pluginName: peer, method: call.name, value: v.value })));
   });
@@ -43,6 +44,8 @@ function client(port: MessagePort, peer: string): (op: WireRequest['op'], name: 
     for (const call of pending.values()) call.reject(closedError(call.name));
     pending.clear();
   });
+  // Referenced only while a request is outstanding: an awaited request keeps the thread alive (in
+  // inline mode, both ends are in the host), an idle channel never does.
   port.unref();
   return (op, name, args) => {
     if (closed) return Promise.reject(closedError(name));
@@ -54,6 +57,7 @@ function client(port: MessagePort, peer: string): (op: WireRequest['op'], name: 
         return reject(error);
       }
       pending.set(id, { resolve, reject, name });
+      if (pending.size === 1) port.ref();
     });
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Live jobs: a job is plain data (`{ plugin, fn, data }`, the data cloned at schedule time) and a timer.
  * When it fires it is run through the manager's ordinary routing, so it runs on the version current at
- * that moment. Timers are unref'd: a pending job does not keep the process alive.
+ * that moment. A pending job keeps the process alive, as any timer does: it is work the application asked
+ * for (idle plugins, by contrast, never hold the process).
  */
 import { ManagerJobCloneError, PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
 import { timerDelay } from '../options.js';
@@ -65,7 +66,6 @@ export class LiveJobs {
           this.#pending.delete(pending);
           this.run(job).then(resolve, reject);
         }, delay);
-        pending.timer.unref();
       };
       arm();
     });

@@ -299,7 +299,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   /**
    * Runs `plugin`'s `live_*` function `fn` with `data` after `delayMsOrDate`, on the version current
    * when it fires. `data` is copied now: data that cannot be cloned rejects `ERR_MANAGER_JOB_CLONE`.
-   * `close()` rejects pending jobs `ERR_MANAGER_CLOSED`. Timers are unref'd.
+   * `close()` rejects pending jobs `ERR_MANAGER_CLOSED`. A pending job keeps the process alive, like any timer.
    */
   schedule(delayMsOrDate: number | Date, plugin: string, fn: `live_${string}`, data?: unknown): Promise<unknown> {
     if (this.#closing) return Promise.reject(this.#closedError('schedule'));
