@@ -39,6 +39,11 @@ export interface SwapOptions<T = any> extends LoadOptions {
    * @default HotSwapOptions.healthCheck
    */
   healthCheck?: HealthCheck<T>;
+  /**
+   * Overrides `HotSwapOptions.healthCheckTimeoutMs` for this swap.
+   * @default HotSwapOptions.healthCheckTimeoutMs
+   */
+  healthCheckTimeoutMs?: number;
 }
 
 /** Options of `createHotSwap()`: load options of the first version (and of restarts), plus the swap policy. */
@@ -61,6 +66,11 @@ export interface HotSwapOptions<T = any> extends LoadOptions {
    */
   healthCheck?: HealthCheck<T>;
   /**
+   * How long a health check may take; past it the check counts as failed and the swap rejects `ERR_SWAP_FAILED`.
+   * @default 10000
+   */
+  healthCheckTimeoutMs?: number;
+  /**
    * Restart the current version when it crashes: `true` for the default policy, or a policy.
    * @default false (a crash leaves the swap `failed` until the next successful swap)
    */
@@ -79,17 +89,19 @@ export interface ResolvedHotSwapOptions {
   readonly drainTimeoutMs: number;
   readonly retain: number;
   readonly healthCheck: HealthCheck | undefined;
+  readonly healthCheckTimeoutMs: number;
   readonly restart: ResolvedRestart | undefined;
 }
 
 export const HOTSWAP_DEFAULTS = Object.freeze({
   drainTimeoutMs: DEFAULTS.closeTimeoutMs,
   retain: 1,
+  healthCheckTimeoutMs: 10_000,
   restart: Object.freeze({ maxRestarts: 3, withinMs: 60_000, backoffMs: 100, maxBackoffMs: 5_000 }),
 });
 
-const SWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck']);
-const HOTSWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'drainTimeoutMs', 'retain', 'restart']);
+const SWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'healthCheckTimeoutMs']);
+const HOTSWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'healthCheckTimeoutMs', 'drainTimeoutMs', 'retain', 'restart']);
 
 function without(options: object | undefined, keys: ReadonlySet<string>): LoadOptions {
   const load: Record<string, unknown> = {};
@@ -135,13 +147,19 @@ export function resolveHotSwapOptions(options: unknown): ResolvedHotSwapOptions 
     drainTimeoutMs: duration('options.drainTimeoutMs', o['drainTimeoutMs'], HOTSWAP_DEFAULTS.drainTimeoutMs),
     retain: count('options.retain', o['retain'], HOTSWAP_DEFAULTS.retain, 0),
     healthCheck: healthCheck('options.healthCheck', o['healthCheck']),
+    healthCheckTimeoutMs: duration('options.healthCheckTimeoutMs', o['healthCheckTimeoutMs'], HOTSWAP_DEFAULTS.healthCheckTimeoutMs),
     restart: restartPolicy(o['restart']),
   };
 }
 
 /** Validates `swap()` options. */
-export function resolveSwapOptions(options: unknown): { load: LoadOptions; healthCheck: HealthCheck | undefined } {
+export function resolveSwapOptions(options: unknown): { load: LoadOptions; healthCheck: HealthCheck | undefined; healthCheckTimeoutMs: number | undefined } {
   resolveLoadOptions(options, SWAP_KEYS);
   const o = (options ?? {}) as Record<string, unknown>;
-  return { load: without(o, SWAP_KEYS), healthCheck: healthCheck('swapOptions.healthCheck', o['healthCheck']) };
+  const timeout = o['healthCheckTimeoutMs'];
+  return {
+    load: without(o, SWAP_KEYS),
+    healthCheck: healthCheck('swapOptions.healthCheck', o['healthCheck']),
+    healthCheckTimeoutMs: timeout === undefined ? undefined : duration('swapOptions.healthCheckTimeoutMs', timeout, 0),
+  };
 }

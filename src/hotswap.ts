@@ -17,10 +17,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
-import { PluginClosedError, PluginCrashedError, SwapFailedError, SwapSupersededError } from './errors.js';
+import { PluginAbortedError, PluginClosedError, PluginCrashedError, PluginTimeoutError, SwapFailedError, SwapSupersededError } from './errors.js';
 import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
 import { loadPlugin } from './load.js';
-import { resolveCallOptions, type CallOptions, type LoadOptions } from './options.js';
+import { DEFAULTS, resolveCallOptions, timerDelay, type CallOptions, type LoadOptions } from './options.js';
 import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { emitSafely } from './events.js';
@@ -70,6 +70,7 @@ interface Request {
   readonly specifier: PluginSpecifier;
   readonly load: LoadOptions;
   readonly healthCheck: HealthCheck | undefined;
+  readonly healthCheckTimeoutMs: number;
   readonly reason: 'swap' | 'restart';
   readonly resolve: (report: SwapReport) => void;
   readonly reject: (error: Error) => void;
@@ -96,6 +97,10 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #onRecovered: (() => void) | undefined;
   #restarts: number[] = [];
   #restartScheduled = false;
+  /** Restart attempts that failed in a row (boots that died or timed out), whatever the window. */
+  #failedBoots = 0;
+  /** A loaded version not yet switched to (during its health check). */
+  #candidate: Plugin<T> | undefined;
   #closing: Promise<CloseReport[]> | undefined;
   /** The running queue, awaited by close() so no new version outlives it. */
   #pumping: Promise<void> = Promise.resolve();
@@ -149,7 +154,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       case 'ready':
         return this.#current[kInvoke](method, args, options);
       case 'restarting':
-        return (this.#recovered ?? Promise.resolve()).then(() => this.#route(method, args, options));
+        return this.#afterRestart(method, args, options);
       case 'failed':
         return Promise.reject(
           new PluginCrashedError(`plugin ${this.#current.name} failed; ${method}() refused`, {
@@ -164,6 +169,43 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       default:
         return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; ${method}() refused`, { pluginName: this.#current.name, version: this.#current.version, method }));
     }
+  }
+
+  /**
+   * A call made while the current version restarts waits for the restart, within its own timeout and
+   * signal (the wait is pending work: its timer holds the process, like the call would).
+   */
+  #afterRestart(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    const signal = options?.signal;
+    const context = { pluginName: this.#current.name, version: this.#current.version, method };
+    if (signal?.aborted) return Promise.reject(new PluginAbortedError(`${method}() aborted before it started`, { ...context, cause: signal.reason }));
+    const timeoutMs = options?.timeoutMs ?? this.#options.load.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
+    const deadline = performance.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        done();
+        reject(new PluginAbortedError(`${method}() aborted while the plugin restarted`, { ...context, cause: signal?.reason }));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const delay = timerDelay(timeoutMs);
+      if (delay !== undefined) {
+        timer = setTimeout(() => {
+          done();
+          reject(new PluginTimeoutError(`${method}() timed out after ${timeoutMs} ms while the plugin restarted`, { ...context, timeoutMs }));
+        }, delay);
+      }
+      void (this.#recovered ?? Promise.resolve()).then(() => {
+        if (signal?.aborted || (delay !== undefined && performance.now() >= deadline)) return;
+        done();
+        const left = Number.isFinite(timeoutMs) ? Math.max(0, deadline - performance.now()) : timeoutMs;
+        this.#route(method, args, { ...options, timeoutMs: left }).then(resolve, reject);
+      });
+    });
   }
 
   #setState(next: HotSwapState): void {
@@ -188,16 +230,17 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     }
     // The hot swap's load options carry over (timeouts, limits, env, data…); the version label does not.
     const { version: _label, ...inherited } = this.#options.load;
-    return this.#enqueue(specifier, { ...inherited, ...resolved.load }, resolved.healthCheck ?? this.#options.healthCheck, 'swap');
+    const healthCheckTimeoutMs = resolved.healthCheckTimeoutMs ?? this.#options.healthCheckTimeoutMs;
+    return this.#enqueue(specifier, { ...inherited, ...resolved.load }, resolved.healthCheck ?? this.#options.healthCheck, healthCheckTimeoutMs, 'swap');
   }
 
-  #enqueue(specifier: PluginSpecifier, load: LoadOptions, healthCheck: HealthCheck | undefined, reason: Request['reason']): Promise<SwapReport> {
+  #enqueue(specifier: PluginSpecifier, load: LoadOptions, healthCheck: HealthCheck | undefined, healthCheckTimeoutMs: number, reason: Request['reason']): Promise<SwapReport> {
     if (this.#state === 'closing' || this.#state === 'closed') {
       return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; swap refused`, { pluginName: this.#current.name, version: this.#current.version }));
     }
     return new Promise((resolve, reject) => {
       const superseded = this.#waiting;
-      this.#waiting = { specifier, load, healthCheck, reason, resolve, reject };
+      this.#waiting = { specifier, load, healthCheck, healthCheckTimeoutMs, reason, resolve, reject };
       superseded?.reject(
         new SwapSupersededError(`a later swap replaced this one before it started`, { pluginName: this.#current.name, version: this.#current.version }),
       );
@@ -214,7 +257,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#running = false;
     // A user swap that failed while restarting replaced the pending restart: restart now.
     if (this.#state === 'restarting' && !this.#restartScheduled) {
-      this.#enqueue(this.#specifier, this.#load, undefined, 'restart').catch(() => {});
+      this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
     }
   }
 
@@ -232,47 +275,78 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     } catch (cause) {
       return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
     }
-    if (request.healthCheck) {
-      let verdict: unknown;
-      try {
-        verdict = await request.healthCheck(next.api, next);
-      } catch (cause) {
-        verdict = cause instanceof Error ? cause : new Error('health check threw', { cause });
+    // Until the switch the new version is a candidate: close() and destroy() end it, and its crash
+    // (during the health check, say) fails the swap instead of being switched to.
+    this.#candidate = next;
+    let died: PluginCrashedError | undefined;
+    const onCrash = (error: PluginCrashedError) => (died = error);
+    next.once('crash', onCrash);
+    try {
+      if (request.healthCheck) {
+        const verdict = await this.#check(request.healthCheck, next, request.healthCheckTimeoutMs);
+        if (verdict !== true) {
+          await next.destroy(verdict);
+          return this.#failed(request, `version ${next.version} failed its health check`, verdict);
+        }
       }
-      if (verdict === false || verdict instanceof Error) {
-        await next.destroy(verdict);
-        return this.#failed(request, `version ${next.version} failed its health check`, verdict === false ? undefined : verdict);
+      if (this.#state === 'closing' || this.#state === 'closed') {
+        await next.destroy();
+        return request.reject(new PluginClosedError('hot swap closed while the new version was loading', { pluginName: next.name, version: next.version }));
       }
-    }
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      await next.destroy();
-      return request.reject(new PluginClosedError('hot swap closed while the new version was loading', { pluginName: next.name, version: next.version }));
+      if (next.state !== 'ready') {
+        await next.destroy();
+        return this.#failed(request, `version ${next.version} ended before the switch`, died);
+      }
+    } finally {
+      this.#candidate = undefined;
+      next.off('crash', onCrash);
     }
     const loadMs = performance.now() - started;
 
-    // The switch: one synchronous step. Calls that started before it stay on `from`.
+    // The switch: one synchronous step. Calls that started before it stay on `from`, which is retired
+    // before any event fires, so a listener that closes the hot swap closes it too.
     const switchStarted = performance.now();
     this.#current = next;
     this.#specifier = request.specifier;
     this.#load = request.load;
+    this.#failedBoots = 0;
+    const retiring = this.#retire(from);
     this.#watch(next);
     this.#methods.clear();
     for (const method of next.methods) this.#methods.add(method);
+    const switchMs = performance.now() - switchStarted;
+    const drainStarted = performance.now();
+    void retiring.then((close) => request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close }));
     this.#setState('ready');
     this.#onRecovered?.();
-    const switchMs = performance.now() - switchStarted;
     emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
     if (request.reason === 'restart') emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.length });
+  }
 
-    const drainStarted = performance.now();
-    void this.#retire(from).then((close) =>
-      request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close }),
-    );
+  /** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
+  async #check(healthCheck: HealthCheck, next: Plugin<T>, timeoutMs: number): Promise<true | Error | undefined> {
+    const limit = sleep(timeoutMs);
+    try {
+      const verdict = await Promise.race([
+        Promise.resolve().then(() => healthCheck(next.api, next)),
+        limit.promise.then(() => {
+          throw new PluginTimeoutError(`health check did not settle within ${timeoutMs} ms`, { pluginName: next.name, version: next.version, timeoutMs });
+        }),
+      ]);
+      return verdict === false ? undefined : true;
+    } catch (cause) {
+      return cause instanceof Error ? cause : new Error('health check threw', { cause });
+    } finally {
+      limit.cancel();
+    }
   }
 
   #failed(request: Request, message: string, cause: unknown): void {
     request.reject(new SwapFailedError(`swap failed: ${message}`, { pluginName: this.#current.name, version: this.#current.version, cause }));
-    if (request.reason === 'restart') this.#crashed(cause instanceof PluginCrashedError ? cause : this.#lastCrash);
+    if (request.reason === 'restart') {
+      this.#failedBoots++;
+      this.#crashed(cause instanceof PluginCrashedError ? cause : this.#lastCrash);
+    }
   }
 
   /** Moves a version out of service: it drains under the retention bound, then is closed. */
@@ -311,7 +385,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const policy = this.#options.restart;
     const now = performance.now();
     this.#restarts = this.#restarts.filter((at) => now - at < (policy?.withinMs ?? 0));
-    if (!policy || this.#restarts.length >= policy.maxRestarts) {
+    // Failed boots count even when each takes longer than the window: a version that never boots gives up.
+    if (!policy || this.#restarts.length >= policy.maxRestarts || this.#failedBoots >= policy.maxRestarts) {
       this.#setState('failed');
       this.#onRecovered?.();
       if (this.#lastCrash) emitSafely(this, 'failed', this.#lastCrash);
@@ -328,7 +403,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       this.#restartScheduled = false;
       // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
       if (this.#state === 'restarting' && !this.#waiting) {
-        this.#enqueue(this.#specifier, this.#load, undefined, 'restart').catch(() => {});
+        this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
       }
     });
   }
@@ -342,6 +417,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#setState('closing');
     this.#onRecovered?.();
     this.#waiting?.reject(new PluginClosedError('hot swap closed before this swap started', { pluginName: this.#current.name, version: this.#current.version }));
+    void this.#candidate?.destroy(new PluginClosedError('hot swap closed during the health check', { pluginName: this.#current.name }));
     this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));

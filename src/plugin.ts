@@ -541,6 +541,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#inflight.rejectAll((call) => make(call.method));
       emitSafely(this, 'crash', this.#crash);
     }
+    // No call outlives its worker, whatever path ended it.
+    this.#inflight.rejectAll(
+      (call) => new PluginTerminatedError(`${call.method}() was running when plugin ${this.name}@${this.version} ended`, this.#context(call.method)),
+    );
     this.#onFreed?.(undefined);
     this.#abandoned.clear();
     this.#port.close();
@@ -612,7 +616,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       if (options?.timeoutMs !== undefined) this.#closeDeadline?.shorten(resolved.timeoutMs);
       return this.#closing;
     }
-    this.#closing = this.#runClose(resolved);
+    // Assigned before #runClose emits anything: a 'state' listener that calls close() gets this promise.
+    let run!: (report: Promise<CloseReport>) => void;
+    this.#closing = new Promise<CloseReport>((resolve) => (run = resolve));
+    run(this.#runClose(resolved));
     return this.#closing;
   }
 

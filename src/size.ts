@@ -21,8 +21,17 @@ export function exceedsBytes(value: unknown, limit: number): boolean {
       total += 8;
       if (ArrayBuffer.isView(v)) total += v.byteLength;
       else if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)) total += v.byteLength;
-      else if (v instanceof Map) for (const [key, item] of v) (stack.push(key, item), (total += 2));
-      else if (v instanceof Set) for (const item of v) (stack.push(item), (total += 1));
+      else if (v instanceof Map) {
+        for (const [key, item] of v) {
+          stack.push(key, item);
+          if ((total += 2) > limit) return true;
+        }
+      } else if (v instanceof Set) {
+        for (const item of v) {
+          stack.push(item);
+          if ((total += 1) > limit) return true;
+        }
+      }
       else if (Array.isArray(v)) {
         for (let i = 0; i < v.length && total <= limit; i++) (stack.push(v[i]), (total += 1));
       } else {

@@ -324,6 +324,17 @@ describe('values that cannot be cloned (F10, F12)', () => {
   });
 });
 
+describe('results whose then runs plugin code', () => {
+  it('F1: a result whose then getter throws fails that call only; a call in the same tick and the version are fine', async () => {
+    const plugin = await loadPlugin<typeof import('./fixtures/c-bad-then.mjs')>(fixture('c-bad-then.mjs'));
+    const [bad, good] = await Promise.allSettled([plugin.api.badThen(), plugin.api.echo('fine')]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'E_THEN', message: 'then getter' } });
+    expect(good).toEqual({ status: 'fulfilled', value: 'fine' });
+    expect(plugin.state).toBe('ready');
+    await plugin.close();
+  });
+});
+
 describe('host callbacks', () => {
   it('a function wrapped in proxy() can be called by the plugin', async () => {
     await withPlugin<Callback>('c-callback.mjs', async (plugin) => {

@@ -50,6 +50,21 @@ describe('close()', () => {
     expect(await plugin.close()).toBe(report);
   });
 
+  it('C7: close() called again from a state listener returns the same promise; no call is orphaned', async () => {
+    const { gate, plugin } = await gated();
+    const stuck = expect(plugin.api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TERMINATED' });
+    await gate.entered(1);
+    let fromListener: Promise<unknown> | undefined;
+    plugin.once('state', (state) => {
+      if (state === 'closing') fromListener = plugin.close();
+    });
+    const first = plugin.close({ timeoutMs: 50 });
+    expect(fromListener).toBe(first);
+    expect(await first).toMatchObject({ outcome: 'closed', terminatedCalls: 1 });
+    await stuck;
+    expect(plugin.inFlight).toBe(0);
+  });
+
   it('C1: closes with nothing in flight', async () => {
     const { plugin } = await gated();
     const states: string[] = [];

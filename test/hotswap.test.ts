@@ -206,6 +206,47 @@ describe('createHotSwap', () => {
     expect(JSON.parse(stdout)).toEqual({ first: 'closed', second: 'closed', served: 'v2', versions: 1, uncaught: ['listener bug', 'listener bug'] });
   });
 
+  it('a candidate that dies during its health check is not switched to: ERR_SWAP_FAILED, the old version serves on', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const failure = hs.swap(A, {
+      data: { label: 'v1' },
+      healthCheck: async (api) => {
+        await api.die(3).catch(() => {});
+        return true;
+      },
+    });
+    await expect(failure).rejects.toMatchObject({ code: 'ERR_SWAP_FAILED', cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 3 } });
+    expect(hs.state).toBe('ready');
+    expect(await hs.api.whoami()).toBe('v0');
+    await hs.close();
+  });
+
+  it('a health check that never settles fails the swap at healthCheckTimeoutMs, and close() does not wait for it', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    await expect(hs.swap(B, { data: { label: 'v1' }, healthCheckTimeoutMs: 50, healthCheck: () => new Promise(() => {}) })).rejects.toMatchObject({
+      code: 'ERR_SWAP_FAILED',
+      cause: { code: 'ERR_PLUGIN_TIMEOUT' },
+    });
+    expect(await hs.api.whoami()).toBe('v0');
+    let entered!: () => void;
+    const checking = new Promise<void>((resolve) => (entered = resolve));
+    const hanging = hs.swap(B, { healthCheck: () => (entered(), new Promise(() => {})) });
+    const outcome = hanging.catch((error: unknown) => error);
+    await checking;
+    await hs.close();
+    expect(await outcome).toMatchObject({ code: expect.stringMatching(/^ERR_(SWAP_FAILED|PLUGIN_CLOSED)$/) });
+  });
+
+  it('a swap listener that closes the hot swap closes the old version too', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+    const old = hs.current;
+    let closing: Promise<unknown> | undefined;
+    hs.once('swap', () => (closing = hs.close({ timeoutMs: 0 })));
+    await hs.swap(B, { data: { label: 'v1' } });
+    expect(await closing).toHaveLength(2);
+    expect(old.state).toBe('closed');
+  });
+
   it('rejects bad options naming them', async () => {
     await expect(createHotSwap(A, { retain: -1 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.retain' });
     await expect(createHotSwap(A, { restart: { maxRestarts: 1.5 } })).rejects.toMatchObject({ option: 'options.restart.maxRestarts' });
@@ -259,6 +300,30 @@ describe('restart policy', () => {
     await expect(hs.api.ok()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
     await hs.close();
     expect(readFileSync(attempts, 'utf8')).toBe('xxx');
+  });
+
+  it('calls made while restarting keep their own signal and timeout', async () => {
+    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' }, restart: { maxRestarts: 3, backoffMs: 60_000, maxBackoffMs: 60_000 } });
+    await expect(hs.api.die(2)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    expect(hs.state).toBe('restarting');
+    const controller = new AbortController();
+    const aborted = hs.with({ signal: controller.signal }).api.whoami();
+    controller.abort('gave up');
+    await expect(aborted).rejects.toMatchObject({ code: 'ERR_PLUGIN_ABORTED', cause: 'gave up' });
+    await expect(hs.with({ timeoutMs: 20 }).api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 20 });
+    await hs.destroy();
+  });
+
+  it('boots that fail slower than the window still count: the hot swap gives up', async () => {
+    const dir = tempDir();
+    const path = writePlugin(dir, 'plugin.mjs', `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\n`);
+    const hs = await createHotSwap<{ die(): Promise<never> }>(path, { restart: { maxRestarts: 2, withinMs: 1, backoffMs: 1 } });
+    writePlugin(dir, 'plugin.mjs', `process.exit(1);\n`);
+    const failed = new Promise((resolve) => hs.once('failed', resolve));
+    await expect(hs.api.die()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
+    await failed;
+    expect(hs.state).toBe('failed');
+    await hs.close();
   });
 
   it('without a restart policy a crash leaves the hot swap failed', async () => {

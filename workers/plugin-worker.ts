@@ -5,6 +5,7 @@
  * captured before plugin code runs, so a plugin that overwrites globals (`process`, `MessagePort`
  * methods, `Promise`) cannot change how replies travel.
  */
+import { AsyncResource } from 'node:async_hooks';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
@@ -27,6 +28,13 @@ import {
 const boot = workerData as BootData;
 const port = boot.port!;
 boot.port = undefined;
+// Best effort, against accidents rather than intent (plugins are trusted code, see the README's threat
+// model): the private port is not in workerData, not among the handles a plugin can list, and calls run
+// in an async scope of their own, so `executionAsyncResource()` inside a plugin is not the port.
+const hidden = process as unknown as Record<string, unknown>;
+delete hidden['_getActiveHandles'];
+delete hidden['_getActiveRequests'];
+const callScope = new AsyncResource('isoplug.call');
 
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
@@ -229,12 +237,15 @@ function withCallbacks(args: unknown[], slots: number[]): unknown[] {
 
 function call(id: number, fn: Fn, args: unknown[]): void {
   let result: unknown;
+  let then: unknown;
   try {
-    result = apply(fn, undefined, args);
+    result = callScope.runInAsyncScope(fn, undefined, ...args);
+    // Reading `then` runs plugin code too (a getter, a Proxy trap): a throw fails this call only.
+    then = result !== null && (typeof result === 'object' || typeof result === 'function') ? (result as { then?: unknown }).then : undefined;
   } catch (error) {
     return reply({ t: Tag.Err, id, e: pack(error), clone: false });
   }
-  if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as PromiseLike<unknown>).then === 'function') {
+  if (typeof then === 'function') {
     resolved(result).then(
       (v) => reply({ t: Tag.Ok, id, v }),
       (error: unknown) => reply({ t: Tag.Err, id, e: pack(error), clone: false }),
