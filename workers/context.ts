@@ -9,13 +9,12 @@
  * the names it listed (src/manager/vault.ts).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pack, unpack } from '../src/envelope.js';
+import { unpack } from '../src/envelope.js';
 import { ManagerPeerClosedError, PluginNoMethodError, PluginNonErrorThrownError } from '../src/errors.js';
-import type { InitDescriptor, WireReply, WireRequest } from '../src/manager/wire.js';
+import { serveWire, type InitDescriptor, type WireReply, type WireRequest } from '../src/manager/wire.js';
 
 type Fn = (...args: unknown[]) => unknown;
 const apply = Reflect.apply;
-const resolved = Promise.resolve.bind(Promise);
 
 /** The module's `dependencies` export (own, or on a CommonJS default object) when it is an array of strings. */
 export function readDependencies(ns: Record<string, unknown>): string[] {
@@ -97,23 +96,9 @@ export function buildContext(desc: InitDescriptor, track?: PortSink): unknown {
 
 /** Serves `methods` to a dependent on `port`: only `call` of a listed method; replies carry the result or the packed error. */
 export function servePeer(port: MessagePort, methods: ReadonlyMap<string, Fn>): void {
-  const reply = (message: WireReply) => {
-    try {
-      port.postMessage(message);
-    } catch (error) {
-      port.postMessage({ id: message.id, ok: false, e: pack(error) } satisfies WireReply);
-    }
-  };
-  port.on('message', (request: WireRequest) => {
-    const id = request?.id;
+  serveWire(port, (request) => {
     const fn = request?.op === 'call' && typeof request.name === 'string' ? methods.get(request.name) : undefined;
-    if (fn === undefined) return reply({ id, ok: false, e: pack(new PluginNoMethodError(`no method ${String(request?.name)}`, { method: String(request?.name) })) });
-    resolved()
-      .then(() => apply(fn, undefined, Array.isArray(request.a) ? request.a : []))
-      .then(
-        (v) => reply({ id, ok: true, v }),
-        (error: unknown) => reply({ id, ok: false, e: pack(error) }),
-      );
+    if (fn === undefined) throw new PluginNoMethodError(`no method ${String(request?.name)}`, { method: String(request?.name) });
+    return apply(fn, undefined, Array.isArray(request.a) ? request.a : []);
   });
-  port.unref();
 }

@@ -5,9 +5,8 @@
  * no key can reach a prototype). Services run with `this` undefined; arguments and results are copies.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pack } from '../envelope.js';
 import { ManagerVaultDeniedError } from '../errors.js';
-import type { WireReply, WireRequest } from './wire.js';
+import { serveWire, type WireRequest } from './wire.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -22,13 +21,6 @@ export function serviceTable(services: Readonly<Record<string, unknown>>): Reado
 }
 
 export function serveVault(port: MessagePort, services: ReadonlyMap<string, Fn>, data: Map<string, unknown>, plugin: string): void {
-  const reply = (message: WireReply) => {
-    try {
-      port.postMessage(message);
-    } catch (error) {
-      port.postMessage({ id: message.id, ok: false, e: pack(error) } satisfies WireReply);
-    }
-  };
   const run = (request: WireRequest): unknown => {
     const name = request.name;
     if (typeof name !== 'string') throw new ManagerVaultDeniedError('the vault takes string names only', { pluginName: plugin });
@@ -48,14 +40,5 @@ export function serveVault(port: MessagePort, services: ReadonlyMap<string, Fn>,
         throw new ManagerVaultDeniedError(`the vault has no operation ${String(request.op)}`, { pluginName: plugin });
     }
   };
-  port.on('message', (request: WireRequest) => {
-    const id = request?.id;
-    Promise.resolve()
-      .then(() => run(request))
-      .then(
-        (v) => reply({ id, ok: true, v }),
-        (error: unknown) => reply({ id, ok: false, e: pack(error) }),
-      );
-  });
-  port.unref();
+  serveWire(port, run);
 }

@@ -8,7 +8,7 @@
  * side checks `op` and `name` against its own lists; anything else is refused with a coded error.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Pack } from '../envelope.js';
+import { pack, type Pack } from '../envelope.js';
 
 export interface WireRequest {
   readonly id: number;
@@ -37,4 +37,32 @@ export interface InitDescriptor {
   /** This reload's `extension()` result. */
   readonly extension: unknown;
   readonly peers: PeerDescriptor[];
+}
+
+// Captured when the module loads: in a worker that is before any plugin code runs.
+const resolved = Promise.resolve.bind(Promise);
+
+/**
+ * The serving half of a wire, for both the vault (host) and peers (worker): each request is run by `run`
+ * (which throws a coded error to refuse it), and answered with its result or its packed error; a result
+ * that cannot be cloned is answered with the clone error. The port is unref'd: serving never holds a thread.
+ */
+export function serveWire(port: MessagePort, run: (request: WireRequest) => unknown): void {
+  const reply = (message: WireReply) => {
+    try {
+      port.postMessage(message);
+    } catch (error) {
+      port.postMessage({ id: message.id, ok: false, e: pack(error) } satisfies WireReply);
+    }
+  };
+  port.on('message', (request: WireRequest) => {
+    const id = request?.id;
+    resolved()
+      .then(() => run(request))
+      .then(
+        (v) => reply({ id, ok: true, v }),
+        (error: unknown) => reply({ id, ok: false, e: pack(error) }),
+      );
+  });
+  port.unref();
 }
