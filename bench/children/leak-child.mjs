@@ -60,14 +60,13 @@ const closeIssues = [];
 const swapMs = [];
 let afterClose;
 
-if (mode === 'isoplug') {
-  const { createHotSwap } = await import('../../dist/index.js');
-  const hs = await createHotSwap(a, { drainTimeoutMs: 10_000 });
-  const caller = async (c) => {
+/** CALLERS callers calling `lookup` until `running` goes false, paced; every answer is checked. */
+function startCallers(lookup) {
+  return Array.from({ length: CALLERS }, async (_, c) => {
     let x = c * 1e6;
     while (running) {
       try {
-        const v = await hs.api.lookup(x++);
+        const v = await lookup(x++);
         if (typeof v !== 'number') throw new Error(`wrong answer ${v}`);
         calls++;
       } catch (error) {
@@ -75,8 +74,12 @@ if (mode === 'isoplug') {
       }
       await sleep(PACE_MS);
     }
-  };
-  const callers = Array.from({ length: CALLERS }, (_, c) => caller(c));
+  });
+}
+
+/** Reloads `total` times under the callers (or until the time budget), sampling memory as it goes. */
+async function reloadUnderLoad(lookup, reload) {
+  const callers = startCallers(lookup);
   await new Promise((resolve) => setTimeout(resolve, 300));
   sample(0);
   for (let i = 1; i <= total; i++) {
@@ -84,18 +87,7 @@ if (mode === 'isoplug') {
       stoppedEarly = true;
       break;
     }
-    const t0 = performance.now();
-    try {
-      const report = await hs.swap(i % 2 ? b : a);
-      swapMs.push(performance.now() - t0);
-      const c = report.close;
-      if (c.outcome !== 'closed' || !c.drained || c.terminatedCalls || !c.terminated) {
-        closeIssues.push(`swap ${i}: outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`);
-      }
-    } catch (error) {
-      failedSwaps++;
-      if (swapErrors.length < 5) swapErrors.push(`swap ${i} after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${describe(error)}`);
-    }
+    await reload(i);
     done = i;
     if (i % SAMPLE_EVERY === 0) {
       sample(i);
@@ -104,43 +96,41 @@ if (mode === 'isoplug') {
   }
   running = false;
   await Promise.all(callers);
+}
+
+if (mode === 'isoplug') {
+  const { createHotSwap } = await import('../../dist/index.js');
+  const hs = await createHotSwap(a, { drainTimeoutMs: 10_000 });
+  await reloadUnderLoad(
+    (x) => hs.api.lookup(x),
+    async (i) => {
+      const t0 = performance.now();
+      try {
+        const report = await hs.swap(i % 2 ? b : a);
+        swapMs.push(performance.now() - t0);
+        const c = report.close;
+        if (c.outcome !== 'closed' || !c.drained || c.terminatedCalls || !c.terminated) {
+          closeIssues.push(`swap ${i}: outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`);
+        }
+      } catch (error) {
+        failedSwaps++;
+        if (swapErrors.length < 5) swapErrors.push(`swap ${i} after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${describe(error)}`);
+      }
+    },
+  );
   await hs.close();
   await hs.current.exited;
 } else if (mode === 'naive') {
   const url = pathToFileURL(a).href;
   let mod = await import(`${url}?v=0`);
-  const caller = async (c) => {
-    let x = c * 1e6;
-    while (running) {
-      try {
-        const v = mod.lookup(x++);
-        if (typeof v !== 'number') throw new Error(`wrong answer ${v}`);
-        calls++;
-      } catch (error) {
-        fail(error);
-      }
-      await sleep(PACE_MS);
-    }
-  };
-  const callers = Array.from({ length: CALLERS }, (_, c) => caller(c));
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  sample(0);
-  for (let i = 1; i <= total; i++) {
-    if (elapsed() > budgetMs) {
-      stoppedEarly = true;
-      break;
-    }
-    const t0 = performance.now();
-    mod = await import(`${url}?v=${i}`);
-    swapMs.push(performance.now() - t0);
-    done = i;
-    if (i % SAMPLE_EVERY === 0) {
-      sample(i);
-      void send({ type: 'progress', done: i, total });
-    }
-  }
-  running = false;
-  await Promise.all(callers);
+  await reloadUnderLoad(
+    (x) => mod.lookup(x),
+    async (i) => {
+      const t0 = performance.now();
+      mod = await import(`${url}?v=${i}`);
+      swapMs.push(performance.now() - t0);
+    },
+  );
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
