@@ -10,9 +10,11 @@
 export interface PendingCall {
   readonly id: number;
   readonly method: string;
+  /** The thread the call was sent to (its index in the version). */
+  readonly lane: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
-  /** The sequence number of the message to the worker that carries the call (see protocol.ts: lost messages). */
+  /** The sequence number of the message to the thread that carries the call (see protocol.ts: lost messages). */
   seq: number;
   /** When the call expires on the shared timer (default timeout), in `performance.now()` ms. */
   expiresAt: number | undefined;
@@ -46,6 +48,8 @@ export class InFlight {
   #sweeper: NodeJS.Timeout | undefined;
   /** One listener per signal, however many calls share it (a request-scoped signal on 64 calls adds 1, not 64). */
   readonly #signals = new Map<AbortSignal, SignalWatch>();
+  /** Calls in flight per lane (thread), for least-busy dispatch. */
+  readonly #lanes: number[] = [];
 
   constructor(hooks: InFlightHooks) {
     this.#hooks = hooks;
@@ -57,6 +61,7 @@ export class InFlight {
 
   add(call: PendingCall): void {
     this.#calls.set(call.id, call);
+    this.#lanes[call.lane] = (this.#lanes[call.lane] ?? 0) + 1;
     if (this.#calls.size === 1) this.#hooks.busy();
     if (call.expiresAt !== undefined && this.#sweeper === undefined) this.#arm(call.expiresAt);
     if (call.signal !== undefined) this.#watch(call.signal, call);
@@ -79,6 +84,20 @@ export class InFlight {
     watch.calls.add(call);
   }
 
+  /** The lane in `[0, lanes)` with the fewest calls in flight; ties go to the lowest. */
+  leastBusy(lanes: number): number {
+    let best = 0;
+    let least = this.#lanes[0] ?? 0;
+    for (let lane = 1; lane < lanes && least > 0; lane++) {
+      const n = this.#lanes[lane] ?? 0;
+      if (n < least) {
+        best = lane;
+        least = n;
+      }
+    }
+    return best;
+  }
+
   /** The call, while it is in flight. */
   get(id: number): PendingCall | undefined {
     return this.#calls.get(id);
@@ -89,6 +108,7 @@ export class InFlight {
     const call = this.#calls.get(id);
     if (call === undefined) return undefined;
     this.#calls.delete(id);
+    this.#lanes[call.lane]!--;
     if (call.timer !== undefined) clearTimeout(call.timer);
     if (call.signal !== undefined) {
       const watch = this.#signals.get(call.signal);

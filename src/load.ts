@@ -1,6 +1,7 @@
 import { PluginLoadError } from './errors.js';
-import { resolveLoadOptions, type LoadOptions } from './options.js';
+import { resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
+import type { Thread } from './thread.js';
 import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
 
 /**
@@ -19,7 +20,20 @@ import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function loadPlugin<T = Record<string, any>>(specifier: PluginSpecifier, options?: LoadOptions): Promise<Plugin<T>> {
-  const resolved = resolveLoadOptions(options);
+  return loadResolved<T>(specifier, resolveLoadOptions(options));
+}
+
+/**
+ * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
+ * to run the version on once the module file has been read (a hot swap's standby); when it gives
+ * none, new workers are spawned.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function loadResolved<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  resolved: ResolvedLoadOptions,
+  standby?: () => readonly Thread[] | undefined,
+): Promise<Plugin<T>> {
   let path: string;
   try {
     path = specifierPath(specifier);
@@ -34,10 +48,15 @@ export async function loadPlugin<T = Record<string, any>>(specifier: PluginSpeci
   }
   let plugin: Plugin<T>;
   try {
-    plugin = new Plugin<T>(pluginToken, module, resolved);
+    plugin = new Plugin<T>(pluginToken, module, resolved, standby?.());
   } catch (error) {
     throw new PluginLoadError(`cannot start a worker for ${path}`, { cause: error, pluginName: resolved.name ?? module.name, version: resolved.version ?? module.hash });
   }
-  await plugin[pluginToken](resolved.readyTimeoutMs);
+  await plugin[pluginToken](resolved.readyTimeoutMs, {
+    url: module.url,
+    data: resolved.data,
+    maxPayloadBytes: resolved.maxPayloadBytes,
+    maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
+  });
   return plugin;
 }

@@ -56,7 +56,18 @@ export interface LoadOptions {
    * @default undefined (not watched)
    */
   maxArrayBufferMb?: number;
+  /**
+   * Workers (isolates) running this version, for CPU-bound plugins: each imports the module and runs
+   * `onLoad(data)` on its own, and each call goes to the one with the fewest calls in flight. They share
+   * nothing but what the plugin shares itself (a SharedArrayBuffer in `data`, say). Closing drains all
+   * of them, `onFree` runs in each, and one crashing crashes the version.
+   * @default 1
+   */
+  threads?: number;
 }
+
+/** The most `threads` a version may have. */
+export const MAX_THREADS = 64;
 
 /** Per-call options, given through `plugin.with(options)`. */
 export interface CallOptions {
@@ -158,15 +169,25 @@ export interface ResolvedLoadOptions {
   readonly execArgv: string[];
   readonly maxPayloadBytes: number | undefined;
   readonly maxArrayBufferMb: number | undefined;
+  readonly threads: number;
 }
 
-const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv', 'maxPayloadBytes', 'maxArrayBufferMb']);
+const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv', 'maxPayloadBytes', 'maxArrayBufferMb', 'threads']);
 
 /** A positive size, or undefined (Infinity also means no limit). */
 function size(option: string, value: unknown): number | undefined {
   if (value === undefined || value === Infinity) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError(option, `expected a number, got ${typeName(value)}`);
   if (!(value > 0)) throw new PluginOptionRangeError(option, `expected a positive number, got ${value}`);
+  return value;
+}
+
+function threadCount(value: unknown): number {
+  if (value === undefined) return 1;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError('options.threads', `expected an integer, got ${typeName(value)}`);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
+    throw new PluginOptionRangeError('options.threads', `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);
+  }
   return value;
 }
 
@@ -211,6 +232,7 @@ export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<str
     execArgv: (execArgv as string[] | undefined) ?? [],
     maxPayloadBytes: size('options.maxPayloadBytes', o['maxPayloadBytes']),
     maxArrayBufferMb: size('options.maxArrayBufferMb', o['maxArrayBufferMb']),
+    threads: threadCount(o['threads']),
   };
 }
 

@@ -1,5 +1,6 @@
 /**
- * One plugin version: a worker, its private port, the calls in flight, and one state machine.
+ * One plugin version: its workers (one per thread, see thread.ts for the wire to each), the calls in
+ * flight on all of them, and one state machine.
  *
  *   loading ─▶ ready ─▶ closing ─▶ closed
  *      │         │         │
@@ -8,10 +9,11 @@
  *      └──▶ (load fails: loadPlugin rejects, no handle is returned)
  *
  * Every call checks the state first (the trampoline); a call accepted while `ready` is counted in
- * flight until it settles, whichever way it settles. The worker's `exit` releases everything.
+ * flight until it settles, whichever way it settles. A worker's `exit` releases the calls it ran; any
+ * worker exiting on its own crashes the version, and the version is gone when all its workers are.
  */
 import { EventEmitter } from 'node:events';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import { exposeCallback, isCallback } from './callbacks.js';
 import { unpack, type Pack } from './envelope.js';
@@ -34,10 +36,10 @@ import { emitSafely } from './events.js';
 import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
-import { Tag, type BootData, type CallMessage, type ErrMessage, type HostMessage, type OkMessage, type WorkerMessage } from './protocol.js';
+import { Tag, type CallMessage, type ErrMessage, type LoadFailedMessage, type LoadMessage, type OkMessage, type ReadyMessage, type WorkerMessage } from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
-import { workerUrl } from './worker-url.js';
+import { Thread, type ThreadOwner } from './thread.js';
 
 export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
 
@@ -110,17 +112,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   readonly api: PluginApi<T>;
 
   #state: PluginState = 'loading';
-  readonly #worker: Worker;
-  readonly #port: MessagePort;
+  readonly #threads: readonly Thread[];
   /** The default call timeout, or undefined for none. */
   readonly #callTimer: number | undefined;
-  #outbox: CallMessage[] = [];
   /** `maxPayloadBytes`, checked before a call is sent (undefined: no check). */
   readonly #maxPayloadBytes: number | undefined;
-  /** Messages posted to the worker on the private port; the n-th is message n (see protocol.ts: lost messages). */
-  #sent = 0;
-  /** Messages received from the worker on the private port, read or lost (`messageerror`). */
-  #received = 0;
   readonly #inflight: InFlight;
   readonly #methods = new Set<string>();
   /** The hooks a hook call may name (`Ready.hooks`). */
@@ -130,25 +126,27 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** Ids of calls given up on (timeout, abort): their late replies are expected, not stray. */
   readonly #abandoned = new Set<number>();
   #hasOnFree = false;
-  /** Set when we terminate the worker ourselves: its exit is then not a crash. */
-  #terminating = false;
   #nextId = 0;
   #calls = 0;
   #failures = 0;
   #stray = 0;
-  #workerError: unknown;
   #crash: PluginCrashedError | undefined;
   #destroyReason: unknown;
   #closing: Promise<CloseReport> | undefined;
   #closeDeadline: Deadline | undefined;
+  /** The exit code of the first worker that exited: set once any worker of the version is gone. */
   #exitCode: number | undefined;
+  /** Workers still running. */
+  #alive: number;
   readonly #exited: Promise<number>;
   #onExit!: (code: number) => void;
-  #onBoot: ((message: WorkerMessage | { t: 'exit' }) => void) | undefined;
-  #onFreed: ((error: Pack | undefined) => void) | undefined;
+  /** While booting: how many workers are ready, and where the outcome goes. */
+  #boot: { ready: number; settle: (outcome: BootOutcome) => void } | undefined;
+  /** While `onFree` runs: workers yet to answer, the first error, and where the outcome goes. */
+  #freeing: { pending: Set<Thread>; error: Pack | undefined; done: (error: Pack | undefined) => void } | undefined;
 
-  /** @internal Use `loadPlugin()`. */
-  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions) {
+  /** @internal Use `loadPlugin()`. `threads` are spawned workers to run on (a standby); else new ones are spawned. */
+  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions, threads?: readonly Thread[]) {
     super();
     if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
     this.name = options.name ?? module.name;
@@ -156,6 +154,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.url = module.url;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
     this.#callTimer = timerDelay(options.callTimeoutMs);
+    this.#maxPayloadBytes = options.maxPayloadBytes;
     this.#inflight = new InFlight({
       busy: () => this.#ref(true),
       idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
@@ -169,35 +168,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       },
     });
     this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
-
-    const { port1, port2 } = new MessageChannel();
-    this.#port = port1;
-    this.#maxPayloadBytes = options.maxPayloadBytes;
-    const boot: BootData = {
-      port: port2,
-      url: module.url,
-      data: options.data,
-      maxPayloadBytes: options.maxPayloadBytes,
-      maxArrayBufferBytes: options.maxArrayBufferMb === undefined ? undefined : options.maxArrayBufferMb * 2 ** 20,
-    };
-    try {
-      this.#worker = new Worker(workerUrl(), {
-        workerData: boot,
-        transferList: [port2],
-        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-        ...(options.env ? { env: options.env } : {}),
-        execArgv: options.execArgv,
-      });
-    } catch (error) {
-      port1.close();
-      port2.close();
-      throw error;
-    }
-    this.#worker.on('error', (error) => (this.#workerError = error));
-    this.#worker.on('exit', (code) => this.#handleExit(code));
-    this.#worker.on('message', () => this.#stray++);
-    this.#port.on('message', (message: WorkerMessage) => this.#handleMessage(message));
-    this.#port.on('messageerror', () => this.#handleLost());
+    this.#threads = threads ?? spawnThreads(options);
+    this.#alive = this.#threads.length;
+    this.#threads.forEach((thread, lane) => {
+      thread.attach(this.#owner, lane);
+      thread.ref(true);
+    });
   }
 
   /** `loading`, `ready`, `closing`, `closed`, `crashed` or `destroyed`. */
@@ -205,13 +181,15 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return this.#state;
   }
 
-  /** Calls in flight now (the wait-group `close()` drains). */
+  /** Calls in flight now, on every thread (the wait-group `close()` drains). */
   get inFlight(): number {
     return this.#inflight.size;
   }
 
   get stats(): PluginStats {
-    return { calls: this.#calls, inFlight: this.#inflight.size, failures: this.#failures, strayMessages: this.#stray };
+    let stray = this.#stray;
+    for (const thread of this.#threads) stray += thread.stray;
+    return { calls: this.#calls, inFlight: this.#inflight.size, failures: this.#failures, strayMessages: stray };
   }
 
   /** The names callable on this version. */
@@ -224,12 +202,22 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return this.#dependencies;
   }
 
-  /** The worker's thread id, for diagnostics. */
-  get threadId(): number {
-    return this.#worker.threadId;
+  /** How many workers run this version (`LoadOptions.threads`). */
+  get threads(): number {
+    return this.#threads.length;
   }
 
-  /** Resolves with the worker's exit code once it has exited (after close, destroy or a crash). */
+  /** The first worker's thread id, for diagnostics. */
+  get threadId(): number {
+    return this.#threads[0]!.threadId;
+  }
+
+  /** Every worker's thread id, in dispatch order. */
+  get threadIds(): readonly number[] {
+    return this.#threads.map((thread) => thread.threadId);
+  }
+
+  /** Resolves once every worker has exited (after close, destroy or a crash), with the first exit code. */
   get exited(): Promise<number> {
     return this.#exited;
   }
@@ -312,16 +300,20 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       }
     }
     this.#calls++;
+    // The least busy thread (ties: the first). One thread: no choice to make.
+    const threads = this.#threads;
+    const thread = threads.length === 1 ? threads[0]! : threads[this.#inflight.leastBusy(threads.length)]!;
     // A call with a transfer list travels alone, after the calls queued before it.
-    if (transfer !== undefined) this.#flush();
-    // Nothing is posted while calls are queued without flushing them first (see #send), so this call
-    // travels in the next message: the queued batch, or its own.
-    const seq = this.#sent + 1;
+    if (transfer !== undefined) thread.flush();
+    // Nothing is posted while calls are queued without flushing them first (Thread.send), so this
+    // call travels in the next message: the queued batch, or its own.
+    const seq = thread.nextSeq;
     const timeoutMs = options?.timeoutMs;
     const promise = new Promise((resolve, reject) => {
       const call: PendingCall = {
         id,
         method,
+        lane: thread.lane,
         seq,
         resolve,
         reject: (error) => {
@@ -340,76 +332,35 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       }
     });
     const message: CallMessage = hook ? { t: Tag.Call, id, m: method, a: args, p: slots, k: 0, h: 1 } : { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
-    if (transfer === undefined) {
-      // Calls made in the same tick travel in one message.
-      this.#outbox.push(message);
-      if (this.#outbox.length === 1) queueMicrotask(this.#flush);
-    } else {
-      this.#sendCall(message, transfer);
-    }
+    // Calls made in the same tick travel in one message.
+    if (transfer === undefined) thread.enqueue(message);
+    else thread.sendCall(message, transfer);
     return promise;
   }
 
-  /** Sends the calls queued this tick: one message for all of them. */
-  readonly #flush = (): void => {
-    const batch = this.#outbox;
-    if (batch.length === 0) return;
-    this.#outbox = [];
-    // The worker is gone: these calls were already rejected with the reason.
-    if (this.#exitCode !== undefined) return;
-    if (batch.length === 1) return void this.#sendCall(batch[0]!, undefined);
-    try {
-      this.#send({ t: Tag.Batch, b: batch, k: 0 });
-    } catch {
-      // One of them cannot be cloned: send them one by one so only that call fails. Each then
-      // travels in its own message, not in the batch's.
-      for (const message of batch) {
-        const seq = this.#sendCall(message, undefined);
-        const call = this.#inflight.get(message.id);
-        if (seq !== undefined && call !== undefined) call.seq = seq;
-      }
-    }
-  };
-
-  /**
-   * Every message to the worker on the private port goes through here: the calls queued this tick go
-   * first (so a queued call's `seq` holds), the message is stamped with `k`, posted and counted.
-   * Returns its sequence number; throws what postMessage throws (then nothing was sent or counted).
-   */
-  #send(message: HostMessage, transfer?: unknown[]): number {
-    if (this.#outbox.length > 0) this.#flush();
-    message.k = this.#received;
-    this.#port.postMessage(message, transfer as MessagePort[] | undefined);
-    return ++this.#sent;
-  }
-
-  /** Sends one call alone; returns its message's sequence number, or undefined when it could not be cloned (the call rejected). */
-  #sendCall(message: CallMessage, transfer: unknown[] | undefined): number | undefined {
-    try {
-      return this.#send(message, transfer);
-    } catch (error) {
+  /** What the threads report (see ThreadOwner). */
+  readonly #owner: ThreadOwner = {
+    message: (thread, message) => this.#handleMessage(thread, message),
+    lost: (thread, s) => this.#lostCalls(thread, s),
+    unsendable: (_thread, message, error) => {
       if (message.p) for (const slot of message.p) (message.a[slot] as MessagePort).close();
       this.#inflight
         .take(message.id)
         ?.reject(new PluginCloneError(`${message.m}(): an argument cannot be sent to the plugin`, { ...this.#context(message.m, error), direction: 'argument' }));
-      return undefined;
-    }
-  }
+    },
+    resent: (_thread, message, seq) => {
+      const call = this.#inflight.get(message.id);
+      if (call !== undefined) call.seq = seq;
+    },
+    exit: (thread, code, error) => this.#handleExit(thread, code, error),
+  };
 
-  /**
-   * A message from the worker could not be read (`messageerror`): it still counts, and its number
-   * tells the worker which replies to send again (see protocol.ts: lost messages).
-   */
-  #handleLost(): void {
-    const s = ++this.#received;
-    if (this.#exitCode === undefined) this.#send({ t: Tag.Lost, s, k: 0 });
-  }
-
-  /** The worker could not read message `s`: the calls it carried never reached the plugin. */
-  #lostCalls(s: number): void {
+  /** The worker could not read message `s` of `thread`: the calls it carried never reached the plugin. */
+  #lostCalls(thread: Thread, s: number): void {
+    if (this.#boot) return this.#boot.settle({ t: 'lost' });
     this.#inflight.rejectAll(
       (call) => new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, { ...this.#context(call.method), direction: 'argument' }),
-      (call) => call.seq === s,
+      (call) => call.lane === thread.lane && call.seq === s,
     );
   }
 
@@ -424,8 +375,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     call.reject(error);
   }
 
-  #handleMessage(message: WorkerMessage): void {
-    this.#received++;
+  #handleMessage(thread: Thread, message: WorkerMessage): void {
     switch (message.t) {
       case Tag.Batch:
         for (const reply of message.b) this.#settle(reply);
@@ -435,19 +385,17 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         return this.#settle(message);
       case Tag.Ready:
       case Tag.LoadFailed:
-        if (this.#onBoot) this.#onBoot(message);
-        else this.#stray++;
+        if (this.#boot) this.#booted(message);
+        else thread.stray++;
         return;
       case Tag.Freed:
-        if (this.#onFreed) this.#onFreed(message.error);
-        else this.#stray++;
+        if (this.#freeing?.pending.delete(thread)) this.#freed(message.error);
+        else thread.stray++;
         return;
       case Tag.OverLimit:
-        return this.#overLimit(message.bytes, message.limit);
-      case Tag.Lost:
-        return this.#lostCalls(message.s);
+        return this.#overLimit(thread, message.bytes, message.limit);
       default:
-        this.#stray++;
+        thread.stray++;
     }
   }
 
@@ -478,16 +426,15 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return new PluginPayloadTooLargeError(`${method}(): the arguments are larger than maxPayloadBytes (${limit})`, { ...this.#context(method), direction: 'argument', limitBytes: limit });
   }
 
-  /** The ArrayBuffer guard (F7): the worker reported its isolate over `maxArrayBufferMb`; end it as out of memory. */
-  #overLimit(bytes: number, limit: number): void {
-    if (this.#workerError !== undefined || this.#exitCode !== undefined) return;
-    this.#workerError = Object.assign(new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`), {
-      code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
-      bytes,
-      limit,
-    });
-    // Not #terminate(): this exit is a crash, and must be reported as one.
-    this.#worker.terminate().catch(() => {});
+  /** The ArrayBuffer guard (F7): a worker reported its isolate over `maxArrayBufferMb`; end it as out of memory (a crash). */
+  #overLimit(thread: Thread, bytes: number, limit: number): void {
+    thread.fail(
+      Object.assign(new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`), {
+        code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
+        bytes,
+        limit,
+      }),
+    );
   }
 
   #unknownReply(id: number): void {
@@ -506,13 +453,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #ref(on: boolean): void {
-    if (on) {
-      this.#worker.ref();
-      this.#port.ref();
-    } else {
-      this.#worker.unref();
-      this.#port.unref();
-    }
+    for (const thread of this.#threads) thread.ref(on);
   }
 
   #setState(next: PluginState): void {
@@ -522,13 +463,17 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     emitSafely(this, 'state', next, previous);
   }
 
-  #handleExit(code: number): void {
-    this.#exitCode = code;
+  /**
+   * A worker exited. Any worker exiting on its own while the version serves is a crash of the version:
+   * every call fails and the other workers are ended. Whatever path ended it, no call outlives its worker.
+   */
+  #handleExit(thread: Thread, code: number, cause: unknown): void {
+    this.#exitCode ??= code;
+    this.#alive--;
     const state = this.#state;
     if (state === 'loading') {
-      this.#onBoot?.({ t: 'exit' });
-    } else if ((state === 'ready' || state === 'closing') && !this.#terminating) {
-      const cause = this.#workerError;
+      this.#boot?.settle({ t: 'exit', cause });
+    } else if ((state === 'ready' || state === 'closing') && !thread.terminating) {
       const causeCode = (cause as { code?: unknown } | undefined)?.code;
       const oom = causeCode === 'ERR_WORKER_OUT_OF_MEMORY' || causeCode === 'ERR_PLUGIN_ARRAYBUFFER_LIMIT';
       const make = (method: string | undefined) => {
@@ -539,71 +484,79 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#crash = make(undefined);
       this.#setState('crashed');
       this.#inflight.rejectAll((call) => make(call.method));
+      for (const other of this.#threads) if (other !== thread) void other.terminate(DEFAULTS.terminateTimeoutMs);
       emitSafely(this, 'crash', this.#crash);
     }
-    // No call outlives its worker, whatever path ended it.
     this.#inflight.rejectAll(
       (call) => new PluginTerminatedError(`${call.method}() was running when plugin ${this.name}@${this.version} ended`, this.#context(call.method)),
+      (call) => call.lane === thread.lane,
     );
-    this.#onFreed?.(undefined);
+    if (this.#freeing?.pending.delete(thread)) this.#freed(undefined);
+    if (this.#alive > 0) return;
     this.#abandoned.clear();
-    this.#port.close();
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();
-    this.#onExit(code);
-    emitSafely(this, 'exit', code);
+    this.#onExit(this.#exitCode);
+    emitSafely(this, 'exit', this.#exitCode);
   }
 
-  /** Terminates the worker and waits for its exit, at most `ms`. True when it exited. */
+  /** Terminates every worker and waits for their exits, at most `ms`. True when all exited. */
   async #terminate(ms: number): Promise<boolean> {
-    if (this.#exitCode !== undefined) return true;
-    if (!this.#terminating) {
-      this.#terminating = true;
-      this.#worker.ref();
-      this.#worker.terminate().catch(() => {});
-    }
-    const timer = sleep(ms);
-    try {
-      return await Promise.race([this.#exited.then(() => true), timer.promise.then(() => false)]);
-    } finally {
-      timer.cancel();
-    }
+    const exits = await Promise.all(this.#threads.map((thread) => thread.terminate(ms)));
+    return exits.every(Boolean);
   }
 
-  /** @internal Boots the worker: resolves when ready, rejects `ERR_PLUGIN_LOAD` with the worker gone. */
-  async [internal](readyTimeoutMs: number): Promise<void> {
+  /** @internal Boots the workers: resolves when all are ready, rejects `ERR_PLUGIN_LOAD` with every worker gone. */
+  async [internal](readyTimeoutMs: number, module: Omit<LoadMessage, 't' | 'k'>): Promise<void> {
     const timer = sleep(readyTimeoutMs);
-    const outcome = await new Promise<WorkerMessage | { t: 'exit' } | { t: 'timeout' }>((resolve) => {
-      this.#onBoot = resolve;
+    const outcome = new Promise<BootOutcome>((resolve) => {
+      this.#boot = { ready: 0, settle: resolve };
       void timer.promise.then(() => resolve({ t: 'timeout' }));
     });
+    for (const thread of this.#threads) {
+      try {
+        thread.load(module);
+      } catch (error) {
+        this.#boot!.settle({ t: 'unsendable', cause: error });
+        break;
+      }
+    }
+    const result = await outcome;
     timer.cancel();
-    this.#onBoot = undefined;
-    if (outcome.t === Tag.Ready) {
-      for (const method of outcome.methods) this.#methods.add(method);
-      for (const name of outcome.hooks) this.#hooks.add(name);
-      this.#dependencies = Object.freeze([...outcome.dependencies]);
-      this.#hasOnFree = outcome.free;
+    this.#boot = undefined;
+    if (result.t === Tag.Ready) {
+      for (const method of result.methods) this.#methods.add(method);
+      for (const name of result.hooks) this.#hooks.add(name);
+      this.#dependencies = Object.freeze([...result.dependencies]);
+      this.#hasOnFree = result.free;
       this.#setState('ready');
       this.#ref(false);
       return;
     }
     let cause: unknown;
-    if (outcome.t === Tag.LoadFailed) cause = this.#remoteError(outcome.error, outcome.stage);
-    else if (outcome.t === 'timeout') cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, { ...this.#context(), timeoutMs: readyTimeoutMs });
-    else cause = this.#workerError ?? new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, { ...this.#context(), exitCode: this.#exitCode, state: 'loading' });
+    if (result.t === Tag.LoadFailed) cause = this.#remoteError(result.error, result.stage);
+    else if (result.t === 'timeout') cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, { ...this.#context(), timeoutMs: readyTimeoutMs });
+    else if (result.t === 'unsendable' || result.t === 'lost') {
+      cause = new PluginCloneError('options.data cannot be sent to the plugin', { ...this.#context(undefined, result.t === 'unsendable' ? result.cause : undefined), direction: 'argument' });
+    } else cause = result.cause ?? new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, { ...this.#context(), exitCode: this.#exitCode, state: 'loading' });
     this.#state = 'closed';
     await this.#terminate(DEFAULTS.terminateTimeoutMs);
-    const stage = outcome.t === Tag.LoadFailed ? ` (${outcome.stage})` : '';
+    const stage = result.t === Tag.LoadFailed ? ` (${result.stage})` : '';
     throw new PluginLoadError(`cannot load plugin ${this.name} from ${this.url}${stage}`, this.#context(undefined, cause));
+  }
+
+  /** A worker answered the Load message: the version is ready once every worker is. */
+  #booted(message: ReadyMessage | LoadFailedMessage): void {
+    const boot = this.#boot!;
+    if (message.t === Tag.LoadFailed || ++boot.ready === this.#threads.length) boot.settle(message);
   }
 
   /**
    * Closes the version: new calls reject `ERR_PLUGIN_CLOSED` at once; calls in flight finish; `onFree`
-   * runs; the worker is terminated. Past `timeoutMs` the worker is terminated anyway and the calls still
-   * running reject `ERR_PLUGIN_TERMINATED`. A second or concurrent call returns the same promise; when
-   * it gives a sooner deadline, the deadline is brought forward (`close({ timeoutMs: 0 })` force-closes
-   * a version that is draining).
+   * runs (in every thread); the workers are terminated. Past `timeoutMs` the workers are terminated
+   * anyway and the calls still running reject `ERR_PLUGIN_TERMINATED`. A second or concurrent call
+   * returns the same promise; when it gives a sooner deadline, the deadline is brought forward
+   * (`close({ timeoutMs: 0 })` force-closes a version that is draining).
    */
   close(options?: CloseOptions): Promise<CloseReport> {
     let resolved: Required<CloseOptions>;
@@ -647,7 +600,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       const limit = deadline(timeoutMs);
       this.#closeDeadline = limit;
       drained = await limit.race(this.#inflight.whenIdle().then(() => true), false);
-      // Calls rejected because the worker crashed or was destroyed did not settle on their own.
+      // Calls rejected because a worker crashed or the version was destroyed did not settle on their own.
       if (this.state !== 'closing') drained = false;
       // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
       if (this.state === 'closing') {
@@ -680,22 +633,30 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return report;
   }
 
+  /** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */
   async #runOnFree(limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
     if (!this.#hasOnFree) return ['absent', undefined];
-    const freed = new Promise<Pack | undefined>((resolve) => (this.#onFreed = resolve));
-    this.#send({ t: Tag.Free, k: 0 });
+    const freed = new Promise<Pack | undefined>((done) => (this.#freeing = { pending: new Set(this.#threads), error: undefined, done }));
+    for (const thread of this.#threads) if (!thread.gone) thread.send({ t: Tag.Free, k: 0 });
     const result = await limit.race(freed.then((error) => ({ error })), undefined);
-    this.#onFreed = undefined;
+    this.#freeing = undefined;
     if (result === undefined) return ['timeout', undefined];
-    // The worker died or was destroyed while onFree ran: it did not finish.
+    // A worker died or the version was destroyed while onFree ran: it did not finish.
     if (this.state === 'crashed') return ['threw', this.#crash];
     if (this.state === 'destroyed') return ['skipped', undefined];
     return result.error === undefined ? ['ok', undefined] : ['threw', this.#remoteError(result.error, 'onFree')];
   }
 
+  /** A worker's `onFree` finished (or the worker is gone): done once every worker has answered. */
+  #freed(error: Pack | undefined): void {
+    const freeing = this.#freeing!;
+    freeing.error ??= error;
+    if (freeing.pending.size === 0) freeing.done(freeing.error);
+  }
+
   /**
    * Ends the version now: every call in flight rejects `ERR_PLUGIN_DESTROYED` (cause: `reason`), the
-   * worker is terminated. Resolves once it exited (or after the terminate timeout). Idempotent.
+   * workers are terminated. Resolves once they exited (or after the terminate timeout). Idempotent.
    */
   async destroy(reason?: unknown): Promise<void> {
     if (this.#state === 'ready' || this.#state === 'closing') {
@@ -710,6 +671,27 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** What ended a boot: every worker ready, one failed, exited, timed out, or the Load message could not travel. */
+type BootOutcome =
+  | ReadyMessage
+  | LoadFailedMessage
+  | { t: 'exit'; cause: unknown }
+  | { t: 'timeout' }
+  | { t: 'unsendable'; cause: unknown }
+  | { t: 'lost' };
+
+/** New workers for a version, as many as `threads`; if one cannot start, those already started are ended. */
+function spawnThreads(options: ResolvedLoadOptions): Thread[] {
+  const threads: Thread[] = [];
+  try {
+    for (let i = 0; i < options.threads; i++) threads.push(new Thread(options));
+  } catch (error) {
+    for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+    throw error;
+  }
+  return threads;
 }
 
 export { internal as pluginToken };

@@ -31,6 +31,8 @@ export const Tag = {
   Free: 2,
   /** either way: the message with this sequence number arrived but could not be read. */
   Lost: 3,
+  /** host → worker: import this module (the first message; until then the runtime only waits). */
+  Load: 4,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -70,6 +72,19 @@ export interface CallMessage extends Acknowledging {
   readonly h?: 1;
 }
 
+/** The first message to a worker: the module it serves, and what the runtime needs to serve it. */
+export interface LoadMessage extends Acknowledging {
+  readonly t: typeof Tag.Load;
+  /** The plugin module's file URL. */
+  readonly url: string;
+  /** Passed to `onLoad(data)`. */
+  readonly data: unknown;
+  /** `maxPayloadBytes`: results above it fail their call (undefined: no check). */
+  readonly maxPayloadBytes: number | undefined;
+  /** `maxArrayBufferMb` in bytes (undefined: not watched). */
+  readonly maxArrayBufferBytes: number | undefined;
+}
+
 export interface FreeMessage extends Acknowledging {
   readonly t: typeof Tag.Free;
 }
@@ -88,7 +103,7 @@ export interface LostMessage {
   readonly s: number;
 }
 
-export type HostMessage = CallMessage | FreeMessage | HostBatch | (LostMessage & Acknowledging);
+export type HostMessage = LoadMessage | CallMessage | FreeMessage | HostBatch | (LostMessage & Acknowledging);
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -144,17 +159,13 @@ export interface WorkerBatch {
 
 export type WorkerMessage = ReadyMessage | LoadFailedMessage | OkMessage | ErrMessage | FreedMessage | OverLimitMessage | WorkerBatch | LostMessage;
 
-/** What the host puts in `workerData`. The runtime deletes `port` before importing the plugin. */
+/**
+ * What the host puts in `workerData`: only the private port, which the runtime deletes before it
+ * imports the plugin. The module comes later, in the `Load` message, so a worker can boot before its
+ * version is known (a hot swap's standby).
+ */
 export interface BootData {
   port: MessagePort | undefined;
-  /** The plugin module's file URL. */
-  readonly url: string;
-  /** Passed to `onLoad(data)`. */
-  readonly data: unknown;
-  /** `maxPayloadBytes`: results above it fail their call (undefined: no check). */
-  readonly maxPayloadBytes: number | undefined;
-  /** `maxArrayBufferMb` in bytes (undefined: not watched). */
-  readonly maxArrayBufferBytes: number | undefined;
 }
 
 /**

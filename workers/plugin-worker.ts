@@ -1,7 +1,8 @@
 /**
  * The runtime inside a plugin version's worker. It takes its private port out of `workerData` before
- * the plugin is imported (plugin code can't reach it), imports the module, awaits `onLoad(data)`,
- * announces the callable methods, then serves calls. Everything it needs from the environment is
+ * the plugin is imported (plugin code can't reach it) and waits for the `Load` message, which names
+ * the module (a worker can boot before its version is known: a hot swap's standby). Then it imports
+ * the module, awaits `onLoad(data)`, announces the callable methods, and serves calls. Everything it needs from the environment is
  * captured before plugin code runs, so a plugin that overwrites globals (`process`, `MessagePort`
  * methods, `Promise`) cannot change how replies travel.
  */
@@ -21,6 +22,7 @@ import {
   type CallMessage,
   type ErrMessage,
   type HostMessage,
+  type LoadMessage,
   type OkMessage,
   type WorkerMessage,
 } from '../src/protocol.js';
@@ -72,7 +74,9 @@ function send(message: WorkerMessage): void {
 let outbox: Reply[] = [];
 const enqueue = queueMicrotask;
 
-const maxPayloadBytes = boot.maxPayloadBytes;
+/** From the `Load` message: `maxPayloadBytes` and `maxArrayBufferMb` (in bytes), undefined when unset. */
+let maxPayloadBytes: number | undefined;
+let maxArrayBufferBytes: number | undefined;
 
 function reply(message: Reply): void {
   outbox.push(maxPayloadBytes === undefined || message.t !== Tag.Ok ? message : sized(message, maxPayloadBytes));
@@ -94,7 +98,6 @@ function sized(message: OkMessage, limit: number): Reply {
  * memory does. Checked after each batch of replies and on an unref'd interval; over the limit, the host
  * is told once and ends the version.
  */
-const maxArrayBufferBytes = boot.maxArrayBufferBytes;
 let overLimit = false;
 function checkArrayBuffers(): void {
   if (maxArrayBufferBytes === undefined || overLimit) return;
@@ -103,7 +106,6 @@ function checkArrayBuffers(): void {
   overLimit = true;
   send({ t: Tag.OverLimit, bytes, limit: maxArrayBufferBytes });
 }
-if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
 
 function flush(): void {
   const batch = outbox;
@@ -202,12 +204,17 @@ function collectHooks(ns: Record<string, unknown>): void {
   hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
 }
 
-async function load(): Promise<void> {
+let loading = false;
+
+async function load(message: LoadMessage): Promise<void> {
+  maxPayloadBytes = message.maxPayloadBytes;
+  maxArrayBufferBytes = message.maxArrayBufferBytes;
+  if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
   let ns: Record<string, unknown>;
   try {
     // Through a wrapper whose only export is the namespace: a plugin exporting `then` makes its own
     // namespace thenable, and import() would call it.
-    const wrapper = `export * as ns from ${JSON.stringify(boot.url)};`;
+    const wrapper = `export * as ns from ${JSON.stringify(message.url)};`;
     ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
@@ -215,7 +222,7 @@ async function load(): Promise<void> {
   }
   try {
     const onLoad = hook(ns, 'onLoad');
-    if (onLoad) await onLoad(boot.data);
+    if (onLoad) await onLoad(message.data);
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'onLoad', error: pack(error) });
     return;
@@ -287,6 +294,11 @@ function onMessage(message: HostMessage): void {
     }
     case Tag.Lost:
       return onLost(message.s);
+    case Tag.Load:
+      if (loading) return;
+      loading = true;
+      void load(message);
+      return;
   }
 }
 
@@ -297,4 +309,3 @@ port.on('message', (message: HostMessage) => {
   acknowledge(message.k);
 });
 port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));
-void load();

@@ -38,6 +38,7 @@ export interface PluginManagerOptions {
   /**
    * `loadPlugin()` options for every worker version (`callTimeoutMs`, `readyTimeoutMs`, `resourceLimits`,
    * `env`, `execArgv`, `maxPayloadBytes`, `maxArrayBufferMb`); `data`, `name` and `version` are the manager's.
+   * `threads` must be 1: a managed plugin's vault, peers and hooks are wired to one worker.
    * @default {}
    */
   load?: Omit<LoadOptions, 'data' | 'name' | 'version'>;
@@ -110,6 +111,8 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
     const named = option.replace(/^options\./, 'options.load.');
     throw error instanceof RangeError ? new PluginOptionRangeError(named, message) : new PluginOptionTypeError(named, message);
   }
+  // A managed plugin's vault, peers and hooks are wired to one worker.
+  if (resolvedLoad.threads !== 1) throw new PluginOptionRangeError('options.load.threads', `the manager runs each plugin on one thread, got ${resolvedLoad.threads}`);
   return {
     dir,
     fs: fs as ManagerFs | undefined,

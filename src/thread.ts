@@ -1,0 +1,238 @@
+/**
+ * One worker of a plugin version and the wire to it: the private port, the calls queued this tick,
+ * the message counts that name a lost message (protocol.ts), ref/unref, terminate. A Thread knows
+ * nothing of calls' promises or of the version's state: what arrives goes to its owner (the Plugin).
+ *
+ * A Thread can be spawned before it has a module (a hot swap's standby): the runtime boots and waits
+ * for the `Load` message, so a version loaded onto it pays only for importing its module.
+ */
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import { Tag, type BootData, type CallMessage, type HostMessage, type LoadMessage, type WorkerMessage } from './protocol.js';
+import { sleep } from './time.js';
+import { workerUrl } from './worker-url.js';
+
+/** What a worker is created with; fixed for its life, so a standby serves only versions that match. */
+export interface SpawnOptions {
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly env: Record<string, string | undefined> | undefined;
+  readonly execArgv: readonly string[];
+}
+
+/** Where a Thread's events go. */
+export interface ThreadOwner {
+  /** A message from the worker (every type but `Lost`, which the thread turns into `lost`). */
+  message(thread: Thread, message: WorkerMessage): void;
+  /** The worker could not read our message `s`: the calls it carried never reached the plugin. */
+  lost(thread: Thread, s: number): void;
+  /** A call sent alone could not be cloned; nothing was posted. */
+  unsendable(thread: Thread, message: CallMessage, error: unknown): void;
+  /** A call queued in a batch that could not be cloned was sent alone, in message `seq`. */
+  resent(thread: Thread, message: CallMessage, seq: number): void;
+  /** The worker exited; `error` is what its `error` event said, if anything. */
+  exit(thread: Thread, code: number, error: unknown): void;
+}
+
+const detached: ThreadOwner = {
+  message: () => {},
+  lost: () => {},
+  unsendable: () => {},
+  resent: () => {},
+  exit: () => {},
+};
+
+/** True when two spawn options would make the same worker. */
+export function sameSpawn(a: SpawnOptions, b: SpawnOptions): boolean {
+  return json(a.resourceLimits) === json(b.resourceLimits) && json(a.env) === json(b.env) && json(a.execArgv) === json(b.execArgv);
+}
+
+function json(value: unknown): string {
+  return value === undefined ? '' : JSON.stringify(value, value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).sort() : undefined);
+}
+
+export class Thread {
+  /** Index of this thread in its version (0 for the first). */
+  lane = 0;
+  /** Messages on the worker's channels that were not ours. */
+  stray = 0;
+  readonly spawn: SpawnOptions;
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  #owner: ThreadOwner = detached;
+  #outbox: CallMessage[] = [];
+  /** Messages posted to the worker on the private port; the n-th is message n. */
+  #sent = 0;
+  /** Messages received from the worker on the private port, read or lost (`messageerror`). */
+  #received = 0;
+  #error: unknown;
+  #exitCode: number | undefined;
+  /** Set once we terminate the worker ourselves: its exit is then not a crash. */
+  #terminating = false;
+  readonly #exited: Promise<number>;
+
+  /** Spawns the worker; throws what `new Worker` throws (then nothing is left open). */
+  constructor(spawn: SpawnOptions) {
+    this.spawn = spawn;
+    const { port1, port2 } = new MessageChannel();
+    const boot: BootData = { port: port2 };
+    try {
+      this.#worker = new Worker(workerUrl(), {
+        workerData: boot,
+        transferList: [port2],
+        ...(spawn.resourceLimits ? { resourceLimits: spawn.resourceLimits } : {}),
+        ...(spawn.env ? { env: spawn.env } : {}),
+        execArgv: [...spawn.execArgv],
+      });
+    } catch (error) {
+      port1.close();
+      port2.close();
+      throw error;
+    }
+    this.#port = port1;
+    this.#exited = new Promise((resolve) => {
+      this.#worker.on('exit', (code) => {
+        this.#exitCode = code;
+        this.#port.close();
+        resolve(code);
+        this.#owner.exit(this, code, this.#error);
+      });
+    });
+    this.#worker.on('error', (error) => (this.#error = error));
+    this.#worker.on('message', () => this.stray++);
+    this.#port.on('message', (message: WorkerMessage) => this.#receive(message));
+    this.#port.on('messageerror', () => this.#unreadable());
+    this.ref(false);
+  }
+
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  /** True once the worker has exited. */
+  get gone(): boolean {
+    return this.#exitCode !== undefined;
+  }
+
+  get exited(): Promise<number> {
+    return this.#exited;
+  }
+
+  /** The worker's `error` event, if it had one (an uncaught error, or ours from `fail`). */
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** True when we terminated the worker (its exit is then not a crash). */
+  get terminating(): boolean {
+    return this.#terminating;
+  }
+
+  /** Hands the thread to a version; from now on its events go there. */
+  attach(owner: ThreadOwner, lane: number): void {
+    this.#owner = owner;
+    this.lane = lane;
+  }
+
+  /** Starts the module's import in the worker. Throws what postMessage throws (`data` not cloneable). */
+  load(message: Omit<LoadMessage, 't' | 'k'>): void {
+    this.send({ t: Tag.Load, k: 0, ...message });
+  }
+
+  /** The sequence number the next message to the worker will have. */
+  get nextSeq(): number {
+    return this.#sent + 1;
+  }
+
+  /** Queues a call for this tick's batch: calls made in the same tick travel in one message. */
+  enqueue(message: CallMessage): void {
+    this.#outbox.push(message);
+    if (this.#outbox.length === 1) queueMicrotask(this.flush);
+  }
+
+  /** Sends the calls queued this tick: one message for all of them. */
+  readonly flush = (): void => {
+    const batch = this.#outbox;
+    if (batch.length === 0) return;
+    this.#outbox = [];
+    // The worker is gone: the owner already rejected these calls.
+    if (this.#exitCode !== undefined) return;
+    if (batch.length === 1) return void this.sendCall(batch[0]!, undefined);
+    try {
+      this.send({ t: Tag.Batch, b: batch, k: 0 });
+    } catch {
+      // One of them cannot be cloned: send them one by one so only that call fails. Each then
+      // travels in its own message, not in the batch's.
+      for (const message of batch) {
+        const seq = this.sendCall(message, undefined);
+        if (seq !== undefined) this.#owner.resent(this, message, seq);
+      }
+    }
+  };
+
+  /**
+   * Every message to the worker goes through here: the calls queued this tick go first (so a queued
+   * call's sequence number holds), the message is stamped with `k`, posted and counted. Returns its
+   * sequence number; throws what postMessage throws (then nothing was sent or counted).
+   */
+  send(message: HostMessage, transfer?: readonly unknown[]): number {
+    if (this.#outbox.length > 0) this.flush();
+    message.k = this.#received;
+    this.#port.postMessage(message, transfer as MessagePort[] | undefined);
+    return ++this.#sent;
+  }
+
+  /** Sends one call alone; its sequence number, or undefined when it could not be cloned (the owner was told). */
+  sendCall(message: CallMessage, transfer: readonly unknown[] | undefined): number | undefined {
+    try {
+      return this.send(message, transfer);
+    } catch (error) {
+      this.#owner.unsendable(this, message, error);
+      return undefined;
+    }
+  }
+
+  #receive(message: WorkerMessage): void {
+    this.#received++;
+    if (message.t === Tag.Lost) this.#owner.lost(this, message.s);
+    else this.#owner.message(this, message);
+  }
+
+  /** A message from the worker could not be read: it still counts, and its number tells the worker which replies to send again. */
+  #unreadable(): void {
+    const s = ++this.#received;
+    if (this.#exitCode === undefined) this.send({ t: Tag.Lost, s, k: 0 });
+  }
+
+  /** Keeps the process alive (calls in flight, a close) or not (idle). */
+  ref(on: boolean): void {
+    if (on) {
+      this.#worker.ref();
+      this.#port.ref();
+    } else {
+      this.#worker.unref();
+      this.#port.unref();
+    }
+  }
+
+  /** Ends the worker as a crash, with `error` as its cause (the ArrayBuffer guard). */
+  fail(error: unknown): void {
+    if (this.#error !== undefined || this.#exitCode !== undefined) return;
+    this.#error = error;
+    this.#worker.terminate().catch(() => {});
+  }
+
+  /** Terminates the worker (once) and waits for its exit, at most `ms`. True when it exited. */
+  async terminate(ms: number): Promise<boolean> {
+    if (this.#exitCode !== undefined) return true;
+    if (!this.#terminating) {
+      this.#terminating = true;
+      this.#worker.ref();
+      this.#worker.terminate().catch(() => {});
+    }
+    const timer = sleep(ms);
+    try {
+      return await Promise.race([this.#exited.then(() => true), timer.promise.then(() => false)]);
+    } finally {
+      timer.cancel();
+    }
+  }
+}
