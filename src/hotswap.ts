@@ -14,15 +14,18 @@
  * - Restart (opt-in): a crash of the current version boots the same module again after a backoff,
  *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
  *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
+ * - Standby (opt-in): booted workers wait for the next version's code; a swap whose spawn options
+ *   match takes them, and a new standby boots after the swap.
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import { PluginAbortedError, PluginClosedError, PluginCrashedError, PluginTimeoutError, SwapFailedError, SwapSupersededError } from './errors.js';
 import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
-import { loadPlugin } from './load.js';
-import { DEFAULTS, resolveCallOptions, timerDelay, type CallOptions, type LoadOptions } from './options.js';
+import { loadPlugin, loadResolved } from './load.js';
+import { DEFAULTS, resolveCallOptions, resolveLoadOptions, timerDelay, type CallOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
+import { sameSpawn, Thread } from './thread.js';
 import { emitSafely } from './events.js';
 import { sleep } from './time.js';
 
@@ -40,6 +43,8 @@ export interface SwapReport {
   readonly drainMs: number;
   /** The old version's close report. */
   readonly close: CloseReport;
+  /** True when the new version runs on the standby workers (`HotSwapOptions.standby`), false when it booted its own. */
+  readonly standby: boolean;
 }
 
 /** Emitted at the moment traffic moves. */
@@ -106,6 +111,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #pumping: Promise<void> = Promise.resolve();
   /** Methods of the current version (the api's keys follow the switch). */
   readonly #methods: Set<string>;
+  /** Booted workers waiting for the next version's code (`standby: true`), until a swap takes them. */
+  #standby: readonly Thread[] | undefined;
 
   /** @internal Use `createHotSwap()`. */
   constructor(first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
@@ -118,6 +125,41 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#methods = new Set(first.methods);
     this.api = createApi<T>(this.#methods, (method, args) => this.#route(method, args, undefined));
     this.call = ((name: string, ...args: unknown[]) => this.#route(name, args, undefined)) as HotSwap<T>['call'];
+    this.#replenish();
+  }
+
+  /** Boots a standby for the next swap, when the option asks for one and none is waiting. */
+  #replenish(): void {
+    if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed') return;
+    const spawn = resolveLoadOptions(this.#options.load);
+    const threads: Thread[] = [];
+    try {
+      for (let i = 0; i < spawn.threads; i++) threads.push(new Thread(spawn));
+    } catch {
+      // No standby this time (the next swap boots its own workers and tries again).
+      for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+      return;
+    }
+    this.#standby = threads;
+  }
+
+  /** The standby, when it can run a version loaded with `load`; it is then this version's, and no longer the hot swap's. */
+  #takeStandby(load: ResolvedLoadOptions): readonly Thread[] | undefined {
+    const standby = this.#standby;
+    if (standby === undefined || standby.length !== load.threads || !sameSpawn(standby[0]!.spawn, load)) return undefined;
+    this.#standby = undefined;
+    if (standby.some((thread) => thread.gone)) {
+      for (const thread of standby) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+      return undefined;
+    }
+    return standby;
+  }
+
+  /** Ends the standby (at close). */
+  async #endStandby(): Promise<void> {
+    const standby = this.#standby;
+    this.#standby = undefined;
+    if (standby) await Promise.all(standby.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));
   }
 
   get state(): HotSwapState {
@@ -253,6 +295,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     for (let request = this.#waiting; request; request = this.#waiting) {
       this.#waiting = undefined;
       await this.#run(request);
+      // Booted after the swap, not during it: on a small machine a thread booting beside the new
+      // version's import would slow the swap it is meant to speed up.
+      this.#replenish();
     }
     this.#running = false;
     // A user swap that failed while restarting replaced the pending restart: restart now.
@@ -270,8 +315,14 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const from = this.#current;
     const started = performance.now();
     let next: Plugin<T>;
+    let standby = false;
     try {
-      next = await loadPlugin<T>(request.specifier, request.load);
+      const load = resolveLoadOptions(request.load);
+      next = await loadResolved<T>(request.specifier, load, () => {
+        const threads = this.#takeStandby(load);
+        standby = threads !== undefined;
+        return threads;
+      });
     } catch (cause) {
       return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
     }
@@ -316,7 +367,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     for (const method of next.methods) this.#methods.add(method);
     const switchMs = performance.now() - switchStarted;
     const drainStarted = performance.now();
-    void retiring.then((close) => request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close }));
+    void retiring.then((close) => request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close, standby }));
     this.#setState('ready');
     this.#onRecovered?.();
     emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
@@ -421,7 +472,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
-    this.#closing = Promise.all([closes, this.#pumping]).then(([reports]) => {
+    this.#closing = Promise.all([closes, this.#pumping, this.#endStandby()]).then(([reports]) => {
       this.#setState('closed');
       return reports;
     });
