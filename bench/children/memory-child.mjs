@@ -1,11 +1,13 @@
 // Runs in a fresh process (node --expose-gc), driven by parts/memory.mjs over IPC:
 //   memory-child.mjs isoplug <n>   loads n idle plugins (loadPlugin, ready)
 //   memory-child.mjs bare    <n>   starts n bare `new Worker`s (each answered one message)
+//   memory-child.mjs hotswap <n>   creates n idle hot swaps (createHotSwap, ready)
+//   memory-child.mjs standby <n>   creates n idle hot swaps with `standby: true` (each with its standby worker)
 // and reports the RSS delta. Everything is imported and warmed up before the baseline is taken.
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadPlugin } from '../../dist/index.js';
+import { createHotSwap, loadPlugin } from '../../dist/index.js';
 
 const [mode, nArg] = process.argv.slice(2);
 const n = Number(nArg);
@@ -41,7 +43,19 @@ async function plugin() {
   return { close: async () => { await p.close(); await p.exited; } };
 }
 
-const start = mode === 'isoplug' ? plugin : mode === 'bare' ? bareWorker : null;
+async function hotSwap(standby) {
+  const hs = await createHotSwap(PLUGIN, standby ? { standby: true } : {});
+  return {
+    close: async () => {
+      const current = hs.current;
+      await hs.close();
+      await current.exited;
+    },
+  };
+}
+
+const modes = { isoplug: plugin, bare: bareWorker, hotswap: () => hotSwap(false), standby: () => hotSwap(true) };
+const start = modes[mode];
 if (!start) throw new Error(`unknown mode ${mode}`);
 await sleep(200);
 const before = await settledRss();

@@ -2,7 +2,8 @@
 // worker; and what a swap storm does to the latency of 64 callers calling continuously, against the
 // same callers without swaps. A third kind of window, a storm of bare `new Worker` boots with no swap
 // at all, is a control: it shows how much of the storm's cost is just a thread booting on a small
-// machine, whatever the library does.
+// machine, whatever the library does. A second series measures the same swap on a hot swap of its own
+// with `standby: true`, whose new version runs on a worker booted ahead of the swap.
 import { fileURLToPath } from 'node:url';
 import { makeFigure } from '../lib/results.mjs';
 import { bareBoot } from '../lib/raw.mjs';
@@ -18,6 +19,12 @@ const CALLERS = 64;
 const ROUNDS = 3;
 const WINDOW_MS = 2_500;
 const DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * After each standby swap, a quiet pause before the next measurement: the next standby boots in the
+ * background after a swap took the previous one, and it must neither be waited for by the next standby
+ * swap nor land in the next bare boot or plain swap. A few boot times (a boot is ~30–45 ms here).
+ */
+const STANDBY_SETTLE_MS = 150;
 
 export async function runSwap({ iso, progress }) {
   if (typeof iso.createHotSwap !== 'function') {
@@ -25,7 +32,18 @@ export async function runSwap({ iso, progress }) {
   }
   progress('swap: loading the first version…', { force: true });
   const hs = await iso.createHotSwap(A, { data: { label: 'v0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS });
-  let seq = 0;
+  // Its own hot swap for the standby series (labels s1, s2…), or null when the build has no standby.
+  let hsStandby = null;
+  let standbySkipped;
+  try {
+    hsStandby = await iso.createHotSwap(A, { data: { label: 's0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS, standby: true });
+  } catch (error) {
+    if (error?.code !== 'ERR_PLUGIN_INVALID_OPTION') {
+      await hs.close();
+      throw error;
+    }
+    standbySkipped = 'standby series skipped: dist/index.js does not take the standby option (src/ not built with it)';
+  }
   const failures = [];
   let failedCalls = 0;
   const fail = (phase, error) => {
@@ -39,36 +57,42 @@ export async function runSwap({ iso, progress }) {
       swapIssues.push(`${report.from}→${report.to}: close outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`);
     }
   };
-  const next = () => {
-    seq++;
-    const b = seq % 2 === 1;
-    return { file: b ? B : A, label: `v${seq}`, expect: `${b ? 'b' : 'a'}:v${seq}` };
+  /** The next version of a hot swap: the other file, labelled `${prefix}${n}`. */
+  const sequence = (prefix) => {
+    let seq = 0;
+    return () => {
+      seq++;
+      const b = seq % 2 === 1;
+      return { file: b ? B : A, label: `${prefix}${seq}`, expect: `${b ? 'b' : 'a'}:${prefix}${seq}` };
+    };
   };
+  const next = sequence('v');
+  const nextStandby = sequence('s');
 
-  /** One swap, timed: swap() → 'swap' event, and swap() → first reply from the new version. */
-  const timedSwap = async () => {
-    const t = next();
+  /** One swap of `target`, timed: swap() → 'swap' event, and swap() → first reply from the new version. */
+  const timedSwap = async (target = hs, nextOf = next) => {
+    const t = nextOf();
     let switchedAt;
     let probe;
     const onSwap = () => {
       switchedAt = performance.now();
       // The first call after the switch must be served by the new version.
-      probe = hs.call('whoami').then(
+      probe = target.call('whoami').then(
         (value) => ({ value, at: performance.now() }),
         (error) => ({ error, at: performance.now() }),
       );
     };
-    hs.once('swap', onSwap);
+    target.once('swap', onSwap);
     const started = performance.now();
     let report;
     try {
-      report = await hs.swap(t.file, { data: { label: t.label } });
+      report = await target.swap(t.file, { data: { label: t.label } });
     } finally {
-      hs.off('swap', onSwap);
+      target.off('swap', onSwap);
     }
     checkReport(report);
     const noEvent = probe === undefined;
-    if (noEvent) probe = hs.call('whoami').then((value) => ({ value, at: performance.now() }), (error) => ({ error, at: performance.now() }));
+    if (noEvent) probe = target.call('whoami').then((value) => ({ value, at: performance.now() }), (error) => ({ error, at: performance.now() }));
     const served = await probe;
     if (served.error) fail('probe', served.error);
     return {
@@ -87,10 +111,16 @@ export async function runSwap({ iso, progress }) {
   const drainMs = [];
   const stale = [];
   let noEvents = 0;
+  const standbyServe = [];
+  const standbyLoadMs = [];
+  /** Standby swaps measured, and those whose report said they booted their own worker instead. */
+  let standbySwaps = 0;
+  let standbyMissed = 0;
   try {
-    // 1. Swap to serving vs bare worker boot to first reply, alternated (order flipped every pair).
+    // 1. Swap to serving vs bare worker boot to first reply, and the standby swap when there is one,
+    // alternated (the order rotated every sample).
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
-      progress(`swap: swap vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`);
+      progress(`swap: swap${hsStandby ? ', standby swap' : ''} vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`);
       const measureBoot = async () => {
         const ms = await bareBoot();
         if (i >= WARMUP) boot.push(ms);
@@ -106,13 +136,20 @@ export async function runSwap({ iso, progress }) {
           drainMs.push(r.report.drainMs);
         }
       };
-      if (i % 2) {
-        await measureBoot();
-        await measureSwap();
-      } else {
-        await measureSwap();
-        await measureBoot();
-      }
+      const measureStandby = async () => {
+        const r = await timedSwap(hsStandby, nextStandby);
+        if (r.stale) stale.push(`(standby) ${r.stale}`);
+        if (r.noEvent) noEvents++;
+        if (i >= WARMUP) {
+          standbySwaps++;
+          if (r.report.standby !== true) standbyMissed++;
+          standbyServe.push(r.serveMs);
+          standbyLoadMs.push(r.report.loadMs);
+        }
+        await sleep(STANDBY_SETTLE_MS);
+      };
+      const measures = hsStandby ? [measureSwap, measureBoot, measureStandby] : [measureSwap, measureBoot];
+      for (let m = 0; m < measures.length; m++) await measures[(m + i) % measures.length]();
     }
 
     // 2. 64 callers calling continuously; windows without swaps alternate with swap-storm windows.
@@ -181,6 +218,34 @@ export async function runSwap({ iso, progress }) {
     const b = { p50: percentile(boot, 50), p99: percentile(boot, 99) };
     const sv = { p50: percentile(serve, 50), p99: percentile(serve, 99) };
     const ev = { p50: percentile(event, 50), p99: percentile(event, 99) };
+    const sb = { p50: percentile(standbyServe, 50), p99: percentile(standbyServe, 99) };
+    const standbyNote = `${standbySwaps} swaps on a hot swap of its own with standby: true, rotated with the plain swaps and the bare boots (a ${STANDBY_SETTLE_MS} ms pause after each, for the next standby to boot); ${standbySwaps - standbyMissed}/${standbySwaps} reported standby: true`;
+    const standbyFigures = hsStandby
+      ? [
+          makeFigure({
+            part: 'swap',
+            key: 'swap.standby.serve.p50',
+            name: 'swap() → new version serving, standby, p50',
+            value: sb.p50,
+            unit: 'ms',
+            better: 'lower',
+            peers: { bareBoot: b.p50, swap: sv.p50 },
+            baseline: 'bareBoot',
+            bar: { against: 'bareBoot', op: '<=', limit: 0.3 },
+            note: standbyNote,
+          }),
+          makeFigure({
+            part: 'swap',
+            key: 'swap.standby.serve.p99',
+            name: 'swap() → new version serving, standby, p99',
+            value: sb.p99,
+            unit: 'ms',
+            better: 'lower',
+            peers: { bareBoot: b.p99, swap: sv.p99 },
+            baseline: 'bareBoot',
+          }),
+        ]
+      : [];
 
     const figures = [
       makeFigure({
@@ -215,6 +280,7 @@ export async function runSwap({ iso, progress }) {
         peers: { bareBoot: b.p50 },
         baseline: 'bareBoot',
       }),
+      ...standbyFigures,
       makeFigure({
         part: 'swap',
         key: 'swap.latency.p99',
@@ -256,6 +322,12 @@ export async function runSwap({ iso, progress }) {
         ["isoplug swap() → 'swap' event", `${num(ev.p50)} ms`, `${num(ev.p99)} ms`, event.length, `${ratio(ev.p50 / b.p50)} / ${ratio(ev.p99 / b.p99)} bare`],
         ['  of which load (report.loadMs)', `${num(median(loadMs))} ms`, `${num(percentile(loadMs, 99))} ms`, loadMs.length, ''],
         ['  then old version drain (drainMs)', `${num(median(drainMs))} ms`, `${num(percentile(drainMs, 99))} ms`, drainMs.length, ''],
+        ...(hsStandby
+          ? [
+              ['isoplug swap() → new version serving, standby', `${num(sb.p50)} ms`, `${num(sb.p99)} ms`, standbyServe.length, `${ratio(sb.p50 / b.p50)} / ${ratio(sb.p99 / b.p99)} bare`],
+              ['  of which load (report.loadMs), standby', `${num(median(standbyLoadMs))} ms`, `${num(percentile(standbyLoadMs, 99))} ms`, standbyLoadMs.length, ''],
+            ]
+          : []),
         ['bare new Worker → first reply', `${num(b.p50)} ms`, `${num(b.p99)} ms`, boot.length, '1.00×'],
         ['call latency, 64 callers, no swaps', `${num(q.p50, 3)} ms`, `${num(q.p99, 3)} ms`, q.n, '1.00×'],
         [`call latency, 64 callers, swap storm (${stormSwaps} swaps)`, `${num(s.p50, 3)} ms`, `${num(s.p99, 3)} ms`, s.n, `${ratio(s.p50 / q.p50)} / ${ratio(s.p99 / q.p99)} no swaps`],
@@ -265,6 +337,8 @@ export async function runSwap({ iso, progress }) {
       { title: 'SWAP — p50/p99 (ratio = isoplug ÷ baseline)' },
     );
     const notes = [];
+    if (standbySkipped) notes.push(standbySkipped);
+    if (standbyMissed) notes.push(`${standbyMissed} of ${standbySwaps} standby swaps booted their own worker (report.standby false): the standby figures mix in fresh boots`);
     if (failedCalls) notes.push(`failed calls (${failedCalls}, first ${failures.length}):\n    ${failures.join('\n    ')}`);
     if (stale.length) notes.push(`the first call after a 'swap' event was answered by the OLD version ${stale.length} time(s): ${stale.slice(0, 3).join('; ')}`);
     if (noEvents) notes.push(`swap() resolved without a 'swap' event ${noEvents} time(s)`);
@@ -272,7 +346,9 @@ export async function runSwap({ iso, progress }) {
     return { figures, tables: [table], notes };
   } finally {
     progress('swap: closing…', { force: true });
-    await hs.close();
-    await hs.current.exited;
+    await Promise.all([hs, hsStandby].filter(Boolean).map(async (h) => {
+      await h.close();
+      await h.current.exited;
+    }));
   }
 }
