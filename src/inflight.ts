@@ -48,7 +48,7 @@ export class InFlight {
   #sweeper: NodeJS.Timeout | undefined;
   /** One listener per signal, however many calls share it (a request-scoped signal on 64 calls adds 1, not 64). */
   readonly #signals = new Map<AbortSignal, SignalWatch>();
-  /** Calls in flight per lane (thread), for least-busy dispatch. */
+  /** Calls in flight per lane (thread), plus the work `occupy` counts there, for least-busy dispatch. */
   readonly #lanes: number[] = [];
 
   constructor(hooks: InFlightHooks) {
@@ -84,7 +84,15 @@ export class InFlight {
     watch.calls.add(call);
   }
 
-  /** The lane in `[0, lanes)` with the fewest calls in flight; ties go to the lowest. */
+  /**
+   * Counts work on a lane that is not a call in flight: a call given up on (timeout, abort) that the
+   * thread may still be running, until its late reply comes or the thread ends.
+   */
+  occupy(lane: number, delta: number): void {
+    this.#lanes[lane] = (this.#lanes[lane] ?? 0) + delta;
+  }
+
+  /** The lane in `[0, lanes)` with the fewest calls in flight (or given up on but still running); ties go to the lowest. */
   leastBusy(lanes: number): number {
     let best = 0;
     let least = this.#lanes[0] ?? 0;

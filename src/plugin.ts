@@ -99,6 +99,11 @@ export const kInvoke = Symbol('isoplug.invoke');
 export const kHook = Symbol('isoplug.hook');
 /** @internal */
 export const kHasHook = Symbol('isoplug.hasHook');
+/**
+ * @internal Set (true) on a load error when a worker exited before it said anything: it may have died
+ * before the load began (a standby that was already gone), so a load on fresh workers may succeed.
+ */
+export const kSilentExit = Symbol('isoplug.silentExit');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
@@ -123,8 +128,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   readonly #hooks = new Set<string>();
   #dependencies: readonly string[] = [];
   readonly #callbackPorts = new Set<MessagePort>();
-  /** Ids of calls given up on (timeout, abort): their late replies are expected, not stray. */
-  readonly #abandoned = new Set<number>();
+  /**
+   * Calls given up on (timeout, abort), by id, with their lane: their late replies are expected, not
+   * stray, and until one arrives its thread is still busy with it (least-busy dispatch counts it).
+   */
+  readonly #abandoned = new Map<number, number>();
   #hasOnFree = false;
   #nextId = 0;
   #calls = 0;
@@ -159,11 +167,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       busy: () => this.#ref(true),
       idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
       abort: (call) => {
-        this.#abandoned.add(call.id);
+        this.#abandon(call);
         call.reject(new PluginAbortedError(`${call.method}() aborted`, this.#context(call.method, call.signal?.reason)));
       },
       expire: (call) => {
-        this.#abandoned.add(call.id);
+        this.#abandon(call);
         call.reject(this.#timeoutError(call.method, this.#callTimer!));
       },
     });
@@ -371,8 +379,14 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #giveUp(id: number, error: Error): void {
     const call = this.#inflight.take(id);
     if (call === undefined) return;
-    this.#abandoned.add(id);
+    this.#abandon(call);
     call.reject(error);
+  }
+
+  /** The caller stopped waiting, but the worker may still be running the call. */
+  #abandon(call: PendingCall): void {
+    this.#abandoned.set(call.id, call.lane);
+    this.#inflight.occupy(call.lane, 1);
   }
 
   #handleMessage(thread: Thread, message: WorkerMessage): void {
@@ -438,7 +452,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #unknownReply(id: number): void {
-    if (!this.#abandoned.delete(id)) this.#stray++;
+    const lane = this.#abandoned.get(id);
+    if (lane === undefined) return void this.#stray++;
+    this.#abandoned.delete(id);
+    this.#inflight.occupy(lane, -1);
   }
 
   /** Rebuilds what plugin code threw, tagged with where it came from. */
@@ -472,7 +489,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#alive--;
     const state = this.#state;
     if (state === 'loading') {
-      this.#boot?.settle({ t: 'exit', cause });
+      this.#boot?.settle({ t: 'exit', cause, silent: !thread.heard });
     } else if ((state === 'ready' || state === 'closing') && !thread.terminating) {
       const causeCode = (cause as { code?: unknown } | undefined)?.code;
       const oom = causeCode === 'ERR_WORKER_OUT_OF_MEMORY' || causeCode === 'ERR_PLUGIN_ARRAYBUFFER_LIMIT';
@@ -492,8 +509,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       (call) => call.lane === thread.lane,
     );
     if (this.#freeing?.pending.delete(thread)) this.#freed(undefined);
+    for (const [id, lane] of this.#abandoned) {
+      if (lane !== thread.lane) continue;
+      this.#abandoned.delete(id);
+      this.#inflight.occupy(lane, -1);
+    }
     if (this.#alive > 0) return;
-    this.#abandoned.clear();
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();
     this.#onExit(this.#exitCode);
@@ -542,7 +563,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#state = 'closed';
     await this.#terminate(DEFAULTS.terminateTimeoutMs);
     const stage = result.t === Tag.LoadFailed ? ` (${result.stage})` : '';
-    throw new PluginLoadError(`cannot load plugin ${this.name} from ${this.url}${stage}`, this.#context(undefined, cause));
+    const error = new PluginLoadError(`cannot load plugin ${this.name} from ${this.url}${stage}`, this.#context(undefined, cause));
+    if (result.t === 'exit' && result.silent) Object.defineProperty(error, kSilentExit, { value: true });
+    throw error;
   }
 
   /** A worker answered the Load message: the version is ready once every worker is. */
@@ -677,7 +700,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
 type BootOutcome =
   | ReadyMessage
   | LoadFailedMessage
-  | { t: 'exit'; cause: unknown }
+  | { t: 'exit'; cause: unknown; silent: boolean }
   | { t: 'timeout' }
   | { t: 'unsendable'; cause: unknown }
   | { t: 'lost' };

@@ -185,6 +185,27 @@ describe('threads: dispatch', () => {
   });
 });
 
+describe('threads: dispatch after a call is given up on', () => {
+  it('a call given up on (aborted) still occupies its thread until its late reply: the next call goes to the free thread', async () => {
+    const { gate, plugin } = await threaded(2);
+    try {
+      const [, t1] = pair(plugin);
+      const controller = new AbortController();
+      const stuck = plugin.with({ signal: controller.signal }).api.hold(2); // on t0, keeps running after the abort
+      await gate.entered(1);
+      controller.abort(new Error('caller gave up'));
+      expect(await caught(stuck)).toMatchObject({ code: 'ERR_PLUGIN_ABORTED' });
+      expect(plugin.inFlight).toBe(0);
+      // t0 is still running hold(2): both calls below go to t1, which is free.
+      expect(await plugin.api.thread()).toBe(t1);
+      expect(await plugin.api.thread()).toBe(t1);
+      gate.open(2);
+    } finally {
+      await plugin.close();
+    }
+  });
+});
+
 describe('threads: close and destroy', () => {
   it('close() refuses new calls, drains the calls in flight on every thread, runs onFree in every thread, then ends every worker', async () => {
     const { gate, plugin } = await threaded(2);
