@@ -23,7 +23,7 @@ import { PluginAbortedError, PluginClosedError, PluginCrashedError, PluginTimeou
 import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
 import { loadPlugin, loadResolved } from './load.js';
 import { DEFAULTS, resolveCallOptions, resolveLoadOptions, timerDelay, type CallOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
-import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
+import { kInvoke, kSilentExit, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { sameSpawn, Thread } from './thread.js';
 import { emitSafely } from './events.js';
@@ -250,6 +250,11 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     });
   }
 
+  /** Closing or closed (a method, so that a check after an await is not narrowed away by one before it). */
+  #shuttingDown(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
   #setState(next: HotSwapState): void {
     const previous = this.#state;
     if (previous === next) return;
@@ -316,15 +321,23 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const started = performance.now();
     let next: Plugin<T>;
     let standby = false;
+    const load = resolveLoadOptions(request.load);
     try {
-      const load = resolveLoadOptions(request.load);
       next = await loadResolved<T>(request.specifier, load, () => {
         const threads = this.#takeStandby(load);
         standby = threads !== undefined;
         return threads;
       });
     } catch (cause) {
-      return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
+      // A standby can die before the host sees its exit: then it is taken, and the version fails on it
+      // without having started. Once, on fresh workers.
+      if (!standby || (cause as { [kSilentExit]?: true })[kSilentExit] !== true) return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
+      standby = false;
+      try {
+        next = await loadResolved<T>(request.specifier, load);
+      } catch (retryCause) {
+        return this.#failed(request, `cannot load ${String(request.specifier)}`, retryCause);
+      }
     }
     // Until the switch the new version is a candidate: close() and destroy() end it, and its crash
     // (during the health check, say) fails the swap instead of being switched to.
@@ -368,6 +381,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const switchMs = performance.now() - switchStarted;
     const drainStarted = performance.now();
     void retiring.then((close) => request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close, standby }));
+    // The old version's close emits events: a listener may have closed the hot swap meanwhile.
+    if (this.#shuttingDown()) return;
     this.#setState('ready');
     this.#onRecovered?.();
     emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
@@ -472,7 +487,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
-    this.#closing = Promise.all([closes, this.#pumping, this.#endStandby()]).then(([reports]) => {
+    // The standby is ended now, and again once the queue stopped (a swap running now may end after close).
+    const standby = Promise.all([this.#endStandby(), this.#pumping.then(() => this.#endStandby())]);
+    this.#closing = Promise.all([closes, this.#pumping, standby]).then(([reports]) => {
       this.#setState('closed');
       return reports;
     });

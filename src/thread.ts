@@ -107,6 +107,11 @@ export class Thread {
     return this.#worker.threadId;
   }
 
+  /** True once the worker has sent anything on the private port (a worker that died before it read `Load` has not). */
+  get heard(): boolean {
+    return this.#received > 0;
+  }
+
   /** True once the worker has exited. */
   get gone(): boolean {
     return this.#exitCode !== undefined;

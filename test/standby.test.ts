@@ -309,6 +309,21 @@ describe('standby: close, destroy and process lifetime', () => {
     await expect(hs.swap(B)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
   });
 
+  it('close() from a listener of the old version at the switch ends the standby too, and the hot swap stays closing, then closed', async () => {
+    const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
+    const states: string[] = [];
+    hs.on('state', (state) => states.push(state));
+    let closing: Promise<unknown> | undefined;
+    hs.current.once('state', (state) => {
+      if (state === 'closing') closing = hs.close();
+    });
+    await hs.swap(B, { data: { label: 'v1' } });
+    await closing;
+    expect(hs.state).toBe('closed');
+    expect(states).toEqual(['closing', 'closed']);
+    expect(await settleLeftovers()).toEqual({ workers: 0, ports: 0 });
+  });
+
   it('destroy() ends the standby too', async () => {
     const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
     expect((await hs.swap(B, { data: { label: 'v1' } })).standby).toBe(true);
