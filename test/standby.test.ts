@@ -186,7 +186,7 @@ describe('standby: swaps', () => {
       () => ({ specifier: writePlugin(tempDir(), 'probe-copy.mjs', readFileSync(P, 'utf8')), options: { healthCheck: () => false } }),
       undefined,
     ],
-  ])('a swap to %s fails on the standby ERR_SWAP_FAILED; that worker is discarded and the next swap still runs on a standby', async (_label, make, cause) => {
+  ])('N5: a swap to %s fails on the standby ERR_SWAP_FAILED; that worker is discarded and the next swap still runs on a standby', async (_label, make, cause) => {
     const hs = await createHotSwap<Probe>(P, { standby: true, data: { label: 'v0' } });
     const { specifier, options } = make();
     const failure = await caught(hs.swap(specifier, options));
@@ -203,7 +203,7 @@ describe('standby: swaps', () => {
     await hs.close();
   });
 
-  it('a restart after a crash runs on the standby', async () => {
+  it('N7: a restart after a crash runs on the standby', async () => {
     const hs = await createHotSwap<Probe>(P, { standby: true, data: { label: 'v0' }, restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 } });
     const crashed = hs.current;
     // Constructed in the crash listener, so before the restart (after its backoff) can start any
@@ -300,7 +300,7 @@ describe('standby: close, destroy and process lifetime', () => {
     expect(hs.state).toBe('closed');
   });
 
-  it('close() while a swap waits for the standby: the swap rejects coded, the hot swap closes, the standby ends', async () => {
+  it('N6: close() while a swap waits for the standby: the swap rejects coded, the hot swap closes, the standby ends', async () => {
     const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
     const swapping = caught(hs.swap(B, { data: { label: 'v1' } }));
     await hs.close();
@@ -309,7 +309,7 @@ describe('standby: close, destroy and process lifetime', () => {
     await expect(hs.swap(B)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
   });
 
-  it('close() from a listener of the old version at the switch ends the standby too, and the hot swap stays closing, then closed', async () => {
+  it('N6: close() from a listener of the old version at the switch ends the standby too, and the hot swap stays closing, then closed', async () => {
     const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
     const states: string[] = [];
     hs.on('state', (state) => states.push(state));

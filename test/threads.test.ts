@@ -116,7 +116,7 @@ describe('threads: loading', () => {
     ['the worker exits in onLoad', 'exit', {}, { code: 'ERR_PLUGIN_CRASHED', exitCode: 4 }, 2],
     // The ready timeout may fire before either thread reached onLoad (a slow boot): the runs are not counted.
     ['onLoad never settles (readyTimeoutMs)', 'hang', { readyTimeoutMs: 1_000 }, { code: 'ERR_PLUGIN_TIMEOUT' }, undefined],
-  ])('when one of two threads fails to load (%s), loadPlugin rejects ERR_PLUGIN_LOAD and no worker is left', async (_label, mode, extra, cause, runs) => {
+  ])('N1: when one of two threads fails to load (%s), loadPlugin rejects ERR_PLUGIN_LOAD and no worker is left', async (_label, mode, extra, cause, runs) => {
     const counters = new Int32Array(new SharedArrayBuffer(4));
     const error = await caught(loadPlugin<Refuse>(fixture('n-refuse.mjs'), { threads: 2, data: { mode, counters: counters.buffer }, ...extra }));
     expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', pluginName: 'n-refuse', cause });
@@ -186,7 +186,7 @@ describe('threads: dispatch', () => {
 });
 
 describe('threads: dispatch after a call is given up on', () => {
-  it('a call given up on (aborted) still occupies its thread until its late reply: the next call goes to the free thread', async () => {
+  it('N4: a call given up on (aborted) still occupies its thread until its late reply: the next call goes to the free thread', async () => {
     const { gate, plugin } = await threaded(2);
     try {
       const [, t1] = pair(plugin);
@@ -207,7 +207,7 @@ describe('threads: dispatch after a call is given up on', () => {
 });
 
 describe('threads: close and destroy', () => {
-  it('close() refuses new calls, drains the calls in flight on every thread, runs onFree in every thread, then ends every worker', async () => {
+  it('N3: close() refuses new calls, drains the calls in flight on every thread, runs onFree in every thread, then ends every worker', async () => {
     const { gate, plugin } = await threaded(2);
     const [t0, t1] = pair(plugin);
     const calls = Array.from({ length: 6 }, () => plugin.api.hold(1));
@@ -236,7 +236,7 @@ describe('threads: close and destroy', () => {
     expect(typeof (await plugin.exited)).toBe('number');
   });
 
-  it('at the close deadline the calls still running on every thread reject ERR_PLUGIN_TERMINATED', async () => {
+  it('N3: at the close deadline the calls still running on every thread reject ERR_PLUGIN_TERMINATED', async () => {
     const { gate, plugin } = await threaded(2);
     const stuck = [caught(plugin.api.forever()), caught(plugin.api.forever())];
     await gate.entered(2);
@@ -308,7 +308,7 @@ describe('threads: a crash of one thread crashes the version', () => {
     // Held calls before exit(): [t0, t1] → exit() goes to t0 (tie); [t0, t1, t0] → exit() goes to t1.
     ['the first thread', 0, 2],
     ['the second thread', 1, 3],
-  ])('process.exit(3) in %s: state crashed, one crash event, every call in flight on every thread rejects ERR_PLUGIN_CRASHED, every worker ends', async (_label, lane, held) => {
+  ])('N2: process.exit(3) in %s: state crashed, one crash event, every call in flight on every thread rejects ERR_PLUGIN_CRASHED, every worker ends', async (_label, lane, held) => {
     const { gate, counters, plugin } = await threaded(2);
     const threadIds = pair(plugin);
     const seen: PluginCrashedError[] = [];
