@@ -4,8 +4,11 @@
  * clears its timer and its abort listener.
  *
  * Timeouts: calls with the version's default timeout expire in the order they started, so they share
- * one timer armed for the oldest (the Map keeps insertion order); a call with its own timeout gets its
- * own timer.
+ * one timer armed for the oldest (the Map keeps insertion order), or for a call that left since: it
+ * then re-arms for the oldest still in flight. It is not cleared when the registry goes idle, since
+ * arming and clearing a timer per call costs more than the rest of the call's bookkeeping; it fires at
+ * most once more, finds nothing due, and stops. When the version ends, `stop()` clears it at once. A
+ * call with its own timeout gets its own timer.
  */
 export interface PendingCall {
   readonly id: number;
@@ -127,8 +130,6 @@ export class InFlight {
       }
     }
     if (this.#calls.size === 0) {
-      clearTimeout(this.#sweeper);
-      this.#sweeper = undefined;
       this.#hooks.idle();
       const waiters = this.#idle;
       this.#idle = [];
@@ -148,6 +149,12 @@ export class InFlight {
     return ids.length;
   }
 
+  /** The version has ended: stops the shared timer, which would otherwise hold the registry until it fires. */
+  stop(): void {
+    clearTimeout(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
   /** Resolves when no call is in flight. */
   whenIdle(): Promise<void> {
     if (this.#calls.size === 0) return Promise.resolve();
@@ -159,7 +166,7 @@ export class InFlight {
     this.#sweeper.unref();
   }
 
-  /** Expires the calls on the shared timer that are due, oldest first; re-arms for the next one. */
+  /** Expires the calls on the shared timer that are due, oldest first; re-arms for the next one, if any. */
   #sweep(): void {
     this.#sweeper = undefined;
     const now = performance.now();

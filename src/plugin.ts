@@ -36,7 +36,7 @@ import { emitSafely } from './events.js';
 import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
-import { Tag, type CallMessage, type ErrMessage, type LoadFailedMessage, type LoadMessage, type OkMessage, type ReadyMessage, type WorkerMessage } from './protocol.js';
+import { REPLY_SLOTS, Tag, type ErrReply, type LoadFailedMessage, type LoadMessage, type ReadyMessage, type WorkerMessage } from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
 import { Thread, type ThreadOwner } from './thread.js';
@@ -339,10 +339,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
         call.timer.unref();
       }
     });
-    const message: CallMessage = hook ? { t: Tag.Call, id, m: method, a: args, p: slots, k: 0, h: 1 } : { t: Tag.Call, id, m: method, a: args, p: slots, k: 0 };
+    const h = hook ? 1 : undefined;
     // Calls made in the same tick travel in one message.
-    if (transfer === undefined) thread.enqueue(message);
-    else thread.sendCall(message, transfer);
+    if (transfer === undefined) thread.enqueue(id, method, args, slots, h);
+    else thread.sendCall([0, id, method, args, slots, h], transfer);
     return promise;
   }
 
@@ -351,13 +351,14 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     message: (thread, message) => this.#handleMessage(thread, message),
     lost: (thread, s) => this.#lostCalls(thread, s),
     unsendable: (_thread, message, error) => {
-      if (message.p) for (const slot of message.p) (message.a[slot] as MessagePort).close();
+      const [, id, method, args, slots] = message as [number, number, string, unknown[], number[] | undefined];
+      if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
       this.#inflight
-        .take(message.id)
-        ?.reject(new PluginCloneError(`${message.m}(): an argument cannot be sent to the plugin`, { ...this.#context(message.m, error), direction: 'argument' }));
+        .take(id)
+        ?.reject(new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' }));
     },
-    resent: (_thread, message, seq) => {
-      const call = this.#inflight.get(message.id);
+    resent: (_thread, id, seq) => {
+      const call = this.#inflight.get(id);
       if (call !== undefined) call.seq = seq;
     },
     exit: (thread, code, error) => this.#handleExit(thread, code, error),
@@ -390,13 +391,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #handleMessage(thread: Thread, message: WorkerMessage): void {
+    if (Array.isArray(message)) {
+      for (let i = 0; i < message.length; i += REPLY_SLOTS) this.#settle(message[i], message[i + 1] as number, message[i + 2]);
+      return;
+    }
     switch (message.t) {
-      case Tag.Batch:
-        for (const reply of message.b) this.#settle(reply);
-        return;
-      case Tag.Ok:
-      case Tag.Err:
-        return this.#settle(message);
       case Tag.Ready:
       case Tag.LoadFailed:
         if (this.#boot) this.#booted(message);
@@ -413,10 +412,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
   }
 
-  #settle(reply: OkMessage | ErrMessage): void {
-    const call = this.#inflight.take(reply.id);
-    if (call === undefined) return this.#unknownReply(reply.id);
-    if (reply.t === Tag.Ok) return call.resolve(reply.v);
+  /** One reply (protocol.ts: `Replies`): `value` is the result for `Tag.Ok`, an `ErrReply` for `Tag.Err`. */
+  #settle(tag: unknown, id: number, value: unknown): void {
+    const call = this.#inflight.take(id);
+    if (call === undefined) return this.#unknownReply(id);
+    if (tag === Tag.Ok) return call.resolve(value);
+    const reply = value as ErrReply;
     const method = call.method;
     if (reply.tooLarge) {
       return call.reject(
@@ -515,6 +516,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#inflight.occupy(lane, -1);
     }
     if (this.#alive > 0) return;
+    this.#inflight.stop();
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();
     this.#onExit(this.#exitCode);

@@ -7,7 +7,7 @@
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
  */
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
-import { Tag, type BootData, type CallMessage, type HostMessage, type LoadMessage, type WorkerMessage } from './protocol.js';
+import { CALL_SLOTS, Tag, type BootData, type Calls, type HostMessage, type LoadMessage, type WorkerMessage } from './protocol.js';
 import { sleep } from './time.js';
 import { workerUrl } from './worker-url.js';
 
@@ -24,13 +24,17 @@ export interface ThreadOwner {
   message(thread: Thread, message: WorkerMessage): void;
   /** The worker could not read our message `s`: the calls it carried never reached the plugin. */
   lost(thread: Thread, s: number): void;
-  /** A call sent alone could not be cloned; nothing was posted. */
-  unsendable(thread: Thread, message: CallMessage, error: unknown): void;
-  /** A call queued in a batch that could not be cloned was sent alone, in message `seq`. */
-  resent(thread: Thread, message: CallMessage, seq: number): void;
+  /** A call sent alone (`Calls` holding one call) could not be cloned; nothing was posted. */
+  unsendable(thread: Thread, message: Calls, error: unknown): void;
+  /** Call `id`, queued in a batch that could not be cloned, was sent alone, in message `seq`. */
+  resent(thread: Thread, id: number, seq: number): void;
   /** The worker exited; `error` is what its `error` event said, if anything. */
   exit(thread: Thread, code: number, error: unknown): void;
 }
+
+const isArray = Array.isArray;
+/** Schedules a batch's flush: a promise reaction costs less than queueMicrotask (no async resource per call). */
+const settled = Promise.resolve();
 
 const detached: ThreadOwner = {
   message: () => {},
@@ -58,7 +62,8 @@ export class Thread {
   readonly #worker: Worker;
   readonly #port: MessagePort;
   #owner: ThreadOwner = detached;
-  #outbox: CallMessage[] = [];
+  /** The calls queued this tick, as they will travel (protocol.ts: `Calls`); `[0]` when none. */
+  #outbox: Calls = [0];
   /** Messages posted to the worker on the private port; the n-th is message n. */
   #sent = 0;
   /** Messages received from the worker on the private port, read or lost (`messageerror`). */
@@ -147,28 +152,29 @@ export class Thread {
     return this.#sent + 1;
   }
 
-  /** Queues a call for this tick's batch: calls made in the same tick travel in one message. */
-  enqueue(message: CallMessage): void {
-    this.#outbox.push(message);
-    if (this.#outbox.length === 1) queueMicrotask(this.flush);
+  /** Queues a call for this tick's batch (protocol.ts: `Calls`): calls made in the same tick travel in one message. */
+  enqueue(id: number, method: string, args: unknown[], slots: number[] | undefined, hook: 1 | undefined): void {
+    const outbox = this.#outbox;
+    outbox.push(id, method, args, slots, hook);
+    if (outbox.length === 1 + CALL_SLOTS) void settled.then(this.flush);
   }
 
   /** Sends the calls queued this tick: one message for all of them. */
   readonly flush = (): void => {
     const batch = this.#outbox;
-    if (batch.length === 0) return;
-    this.#outbox = [];
+    if (batch.length === 1) return;
+    this.#outbox = [0];
     // The worker is gone: the owner already rejected these calls.
     if (this.#exitCode !== undefined) return;
-    if (batch.length === 1) return void this.sendCall(batch[0]!, undefined);
+    if (batch.length === 1 + CALL_SLOTS) return void this.sendCall(batch, undefined);
     try {
-      this.send({ t: Tag.Batch, b: batch, k: 0 });
+      this.send(batch);
     } catch {
       // One of them cannot be cloned: send them one by one so only that call fails. Each then
       // travels in its own message, not in the batch's.
-      for (const message of batch) {
-        const seq = this.sendCall(message, undefined);
-        if (seq !== undefined) this.#owner.resent(this, message, seq);
+      for (let i = 1; i < batch.length; i += CALL_SLOTS) {
+        const seq = this.sendCall([0, ...batch.slice(i, i + CALL_SLOTS)], undefined);
+        if (seq !== undefined) this.#owner.resent(this, batch[i] as number, seq);
       }
     }
   };
@@ -179,14 +185,15 @@ export class Thread {
    * sequence number; throws what postMessage throws (then nothing was sent or counted).
    */
   send(message: HostMessage, transfer?: readonly unknown[]): number {
-    if (this.#outbox.length > 0) this.flush();
-    message.k = this.#received;
+    if (this.#outbox.length > 1) this.flush();
+    if (isArray(message)) message[0] = this.#received;
+    else message.k = this.#received;
     this.#port.postMessage(message, transfer as MessagePort[] | undefined);
     return ++this.#sent;
   }
 
   /** Sends one call alone; its sequence number, or undefined when it could not be cloned (the owner was told). */
-  sendCall(message: CallMessage, transfer: readonly unknown[] | undefined): number | undefined {
+  sendCall(message: Calls, transfer: readonly unknown[] | undefined): number | undefined {
     try {
       return this.send(message, transfer);
     } catch (error) {
@@ -197,7 +204,7 @@ export class Thread {
 
   #receive(message: WorkerMessage): void {
     this.#received++;
-    if (message.t === Tag.Lost) this.#owner.lost(this, message.s);
+    if (!isArray(message) && message.t === Tag.Lost) this.#owner.lost(this, message.s);
     else this.#owner.message(this, message);
   }
 

@@ -15,15 +15,17 @@ import { exceedsBytes } from '../src/size.js';
 import type { InitDescriptor } from '../src/manager/wire.js';
 import { buildContext, readDependencies, servePeer } from './context.js';
 import {
+  CALL_SLOTS,
   HOOK_SERVE,
+  REPLY_SLOTS,
   RESERVED_EXPORTS,
   Tag,
   type BootData,
-  type CallMessage,
-  type ErrMessage,
+  type Calls,
+  type ErrReply,
   type HostMessage,
   type LoadMessage,
-  type OkMessage,
+  type Replies,
   type WorkerMessage,
 } from '../src/protocol.js';
 
@@ -43,8 +45,10 @@ const apply = Reflect.apply;
 const ownKeys = Reflect.ownKeys;
 const isArray = Array.isArray;
 const resolved = Promise.resolve.bind(Promise);
-
-type Reply = OkMessage | ErrMessage;
+const promiseThen = Promise.prototype.then;
+const settled = resolved();
+/** Runs `fn` as a microtask: a plain promise reaction, cheaper than queueMicrotask (no AsyncResource per call). */
+const enqueue = (fn: () => void): void => void apply(promiseThen, settled, [fn]);
 
 /** Messages posted to the host on the private port; the n-th is message n (see protocol.ts: lost messages). */
 let sent = 0;
@@ -56,7 +60,7 @@ let received = 0;
  * replies are sent again. So the last unacknowledged replies (and the results they hold) stay here
  * until the host's next message.
  */
-const kept = new Map<number, Reply | Reply[]>();
+const kept = new Map<number, Replies>();
 
 /** Every message to the host on the private port goes through here. Throws what postMessage throws (then nothing was sent or counted). */
 function post(message: WorkerMessage): number {
@@ -70,27 +74,46 @@ function send(message: WorkerMessage): void {
   post(message);
 }
 
-/** Replies settled in the same tick travel in one message. */
-let outbox: Reply[] = [];
-const enqueue = queueMicrotask;
+/** Replies settled in the same tick travel in one message (protocol.ts: `Replies`), up to REPLIES_PER_MESSAGE. */
+let outbox: Replies = [];
+/**
+ * Past this many replies in the outbox, they leave at once: the host settles them (and its callers make
+ * their next calls) while we serve the rest. Without it, 64 calls kept in flight cross as one batch each
+ * way in lockstep, each thread idle while the other works (half the throughput of raw postMessage on
+ * two idle cores).
+ */
+const REPLIES_PER_MESSAGE = 16;
 
 /** From the `Load` message: `maxPayloadBytes` and `maxArrayBufferMb` (in bytes), undefined when unset. */
 let maxPayloadBytes: number | undefined;
 let maxArrayBufferBytes: number | undefined;
 
-function reply(message: Reply): void {
-  outbox.push(maxPayloadBytes === undefined || message.t !== Tag.Ok ? message : sized(message, maxPayloadBytes));
-  if (outbox.length === 1) enqueue(flush);
+function ok(id: number, value: unknown): void {
+  if (maxPayloadBytes !== undefined) {
+    const refused = sized(value, maxPayloadBytes);
+    if (refused !== undefined) return reply(Tag.Err, id, refused);
+  }
+  reply(Tag.Ok, id, value);
+}
+
+function fail(id: number, error: unknown): void {
+  reply(Tag.Err, id, { e: pack(error), clone: false } satisfies ErrReply);
+}
+
+function reply(tag: typeof Tag.Ok | typeof Tag.Err, id: number, value: unknown): void {
+  outbox.push(tag, id, value);
+  if (outbox.length === REPLY_SLOTS) enqueue(flush);
+  else if (outbox.length === REPLIES_PER_MESSAGE * REPLY_SLOTS) flush();
 }
 
 /** The size guard (F11) on results: an oversized result fails its call instead of being posted. */
-function sized(message: OkMessage, limit: number): Reply {
+function sized(value: unknown, limit: number): ErrReply | undefined {
   try {
-    if (!exceedsBytes(message.v, limit)) return message;
+    if (!exceedsBytes(value, limit)) return undefined;
   } catch (error) {
-    return cloneError(message.id, error);
+    return { e: pack(error), clone: true };
   }
-  return { t: Tag.Err, id: message.id, e: pack(new RangeError(`the result is larger than maxPayloadBytes (${limit})`)), clone: false, tooLarge: true };
+  return { e: pack(new RangeError(`the result is larger than maxPayloadBytes (${limit})`)), clone: false, tooLarge: true };
 }
 
 /**
@@ -112,23 +135,23 @@ function flush(): void {
   if (batch.length === 0) return;
   outbox = [];
   if (maxArrayBufferBytes !== undefined) enqueue(checkArrayBuffers);
-  if (batch.length > 1) {
+  if (batch.length > REPLY_SLOTS) {
     try {
-      kept.set(post({ t: Tag.Batch, b: batch }), batch);
+      kept.set(post(batch), batch);
       return;
     } catch {
       // A result cannot be cloned: send them one by one so only that call fails.
     }
   }
-  for (const message of batch) sendReply(message);
+  for (let i = 0; i < batch.length; i += REPLY_SLOTS) sendReply(batch.slice(i, i + REPLY_SLOTS));
 }
 
 /** Sends one reply alone, kept until the host confirms it; a result that cannot be cloned fails its call. */
-function sendReply(message: Reply): void {
+function sendReply(message: Replies): void {
   try {
     kept.set(post(message), message);
   } catch (error) {
-    post(cloneError(message.id, error));
+    post(cloneError(message[1] as number, error));
   }
 }
 
@@ -136,8 +159,8 @@ function sendReply(message: Reply): void {
  * The reply for a result that cannot reach the host. It holds only a packed error (strings), and it is
  * never kept, so never sent again: a loss cannot loop.
  */
-function cloneError(id: number, error: unknown): ErrMessage {
-  return { t: Tag.Err, id, e: pack(error), clone: true };
+function cloneError(id: number, error: unknown): Replies {
+  return [Tag.Err, id, { e: pack(error), clone: true } satisfies ErrReply];
 }
 
 /**
@@ -148,19 +171,19 @@ function onLost(s: number): void {
   const lost = kept.get(s);
   if (lost === undefined) return;
   kept.delete(s);
-  if (isArray(lost)) {
-    for (const message of lost) sendReply(message);
+  if (lost.length > REPLY_SLOTS) {
+    for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(lost.slice(i, i + REPLY_SLOTS));
   } else {
-    post(cloneError(lost.id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
+    post(cloneError(lost[1] as number, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
   }
 }
 
+/** Our messages up to this one have been acknowledged. */
+let acknowledged = 0;
+
 /** The host has received our messages up to `k`: their replies need no keeping. */
 function acknowledge(k: number): void {
-  for (const s of kept.keys()) {
-    if (s > k) return;
-    kept.delete(s);
-  }
+  while (acknowledged < k) kept.delete(++acknowledged);
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -246,38 +269,39 @@ function call(id: number, fn: Fn, args: unknown[]): void {
   let result: unknown;
   let then: unknown;
   try {
-    result = callScope.runInAsyncScope(fn, undefined, ...args);
+    result = apply(fn, undefined, args);
     // Reading `then` runs plugin code too (a getter, a Proxy trap): a throw fails this call only.
     then = result !== null && (typeof result === 'object' || typeof result === 'function') ? (result as { then?: unknown }).then : undefined;
   } catch (error) {
-    return reply({ t: Tag.Err, id, e: pack(error), clone: false });
+    return fail(id, error);
   }
   if (typeof then === 'function') {
     resolved(result).then(
-      (v) => reply({ t: Tag.Ok, id, v }),
-      (error: unknown) => reply({ t: Tag.Err, id, e: pack(error), clone: false }),
+      (v) => ok(id, v),
+      (error: unknown) => fail(id, error),
     );
   } else {
-    reply({ t: Tag.Ok, id, v: result });
+    ok(id, result);
   }
 }
 
-function onCall(message: CallMessage): void {
-  const fn = message.h === 1 ? hooks.get(message.m) : methods.get(message.m);
-  if (fn === undefined) {
+/** The calls of one message, in order (protocol.ts: `Calls`); run in `callScope`. */
+function onCalls(message: Calls): void {
+  for (let i = 1; i < message.length; i += CALL_SLOTS) {
+    const id = message[i] as number;
+    const name = message[i + 1] as string;
+    const args = message[i + 2] as unknown[];
+    const slots = message[i + 3] as number[] | undefined;
+    const fn = message[i + 4] === 1 ? hooks.get(name) : methods.get(name);
     // The host checks names before posting; reaching here means the lists disagree.
-    return reply({ t: Tag.Err, id: message.id, e: pack(new TypeError(`no method ${message.m}`)), clone: false });
+    if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
+    else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
   }
-  call(message.id, fn, message.p === undefined ? message.a : withCallbacks(message.a, message.p));
 }
 
 function onMessage(message: HostMessage): void {
+  if (isArray(message)) return void callScope.runInAsyncScope(onCalls, undefined, message);
   switch (message.t) {
-    case Tag.Batch:
-      for (const one of message.b) onCall(one);
-      return;
-    case Tag.Call:
-      return onCall(message);
     case Tag.Free: {
       const free = onFree;
       if (free === undefined) {
@@ -306,6 +330,6 @@ port.on('message', (message: HostMessage) => {
   received++;
   onMessage(message);
   // After onMessage: a `Lost` for message s arrives with k >= s, and needs what was kept for s.
-  acknowledge(message.k);
+  acknowledge(isArray(message) ? message[0] : message.k);
 });
 port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));
