@@ -1,6 +1,7 @@
 // npm run demo: a node:http server whose route handler is a plugin behind createHotSwap(). While a
 // load generator keeps 64 connections busy, the handler is rebuilt (a new bundle, a new file, a new
-// worker) and swapped several times. No request may fail.
+// worker) and swapped several times. No request may fail. With `standby: true` a booted worker waits
+// for each next version, so a swap pays only for the bundle's import.
 //
 //   node examples/http-server/demo.mjs            the load demo (exit status 1 if any request failed)
 //   node examples/http-server/demo.mjs --watch    the dev loop: edit handlers/*.ts, save, it swaps
@@ -73,7 +74,7 @@ async function loadDemo() {
     const bundled = first.inputs.filter((input) => input !== first.entry).map((input) => basename(input));
     console.log(`built    ${shown(HANDLER)} → ${basename(first.file)} (${n(first.bytes)} B, ${ms(first.durationMs)}), bundled with ${bundled.join(', ') || 'nothing else'}`);
 
-    hs = await createHotSwap(first.file, { name: 'hello', version: 'v1', drainTimeoutMs: 10_000 });
+    hs = await createHotSwap(first.file, { name: 'hello', version: 'v1', drainTimeoutMs: 10_000, standby: true });
     ({ server } = createHandlerServer(hs));
     const url = await listen(server, 0);
     const before = await get(`${url}/?name=demo`);
@@ -146,7 +147,7 @@ async function loadDemo() {
       swaps.push(report);
       say(
         `  swap ${k}/${swapsWanted}  ${report.from} → ${report.to} at ${n(atRequests)} requests: ` +
-          `build ${ms(built.durationMs)} (${basename(built.file)}), load ${ms(report.loadMs)}, switch ${report.switchMs.toFixed(2)} ms, drain ${ms(report.drainMs)}`,
+          `build ${ms(built.durationMs)} (${basename(built.file)}), load ${ms(report.loadMs)}${report.standby ? ' on the standby' : ''}, switch ${report.switchMs.toFixed(2)} ms, drain ${ms(report.drainMs)}`,
       );
     }
     const result = await finished;
@@ -164,7 +165,7 @@ async function loadDemo() {
     console.log('\nsummary');
     console.log(`  requests   ${n(total)} in ${result.duration.toFixed(1)} s (${n(total / result.duration)} req/s) over ${connections} connections`);
     console.log(`  failed     ${failed} (errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx})`);
-    console.log(`  swaps      ${swaps.length}: ${versions.join(' → ')}, each a new bundle in a new worker, under load`);
+    console.log(`  swaps      ${swaps.length}: ${versions.join(' → ')}, each a new bundle in a new worker${swaps.every((swap) => swap.standby) ? ' (booted ahead as the standby)' : ''}, under load`);
     console.log(`  served     ${before.version} before, ${after.version} after`);
     console.log(`  latency    p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}`);
     console.log(`  host RSS   ${mb(rssStart)} at start, ${mb(rssEnd)} at end`);

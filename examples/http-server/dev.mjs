@@ -27,7 +27,7 @@ export async function devLoop({ handler, port }) {
     if (!info.changed) return;
     const version = built.hash;
     if (!hs) {
-      const first = createHotSwap(built.file, { name: 'hello', version, drainTimeoutMs: 10_000 });
+      const first = createHotSwap(built.file, { name: 'hello', version, drainTimeoutMs: 10_000, standby: true });
       hs = first;
       try {
         const swap = await first;
@@ -49,7 +49,7 @@ export async function devLoop({ handler, port }) {
     try {
       const report = await current.swap(built.file, { name: 'hello', version });
       const total = (switchedAt.get(report.to) ?? performance.now()) - info.triggeredAt;
-      console.log(`swapped to ${report.to} in ${ms(total)} (build ${ms(built.durationMs)}, load ${ms(report.loadMs)}, old version drained in ${ms(report.drainMs)})`);
+      console.log(`swapped to ${report.to} in ${ms(total)} (build ${ms(built.durationMs)}, load ${ms(report.loadMs)}${report.standby ? ' on the standby' : ''}, old version drained in ${ms(report.drainMs)})`);
     } catch (error) {
       if (error.code === 'ERR_SWAP_SUPERSEDED') return; // a later save won
       console.error(`swap to ${version} failed: ${error.cause?.message ?? error.message} (${error.code}); still serving ${current.version}`);
