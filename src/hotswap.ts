@@ -25,7 +25,7 @@ import { loadPlugin, loadResolved } from './load.js';
 import { DEFAULTS, resolveCallOptions, resolveLoadOptions, timerDelay, type CallOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { kInvoke, kSilentExit, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
-import { sameSpawn, Thread } from './thread.js';
+import { sameSpawn, spawnThreads, type Thread } from './thread.js';
 import { emitSafely } from './events.js';
 import { sleep } from './time.js';
 
@@ -132,15 +132,11 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #replenish(): void {
     if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed') return;
     const spawn = resolveLoadOptions(this.#options.load);
-    const threads: Thread[] = [];
     try {
-      for (let i = 0; i < spawn.threads; i++) threads.push(new Thread(spawn));
+      this.#standby = spawnThreads(spawn, spawn.threads);
     } catch {
       // No standby this time (the next swap boots its own workers and tries again).
-      for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-      return;
     }
-    this.#standby = threads;
   }
 
   /** The standby, when it can run a version loaded with `load`; it is then this version's, and no longer the hot swap's. */

@@ -1,7 +1,7 @@
 import { PluginLoadError } from './errors.js';
-import { resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
+import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
-import type { Thread } from './thread.js';
+import { spawnThreads, type Thread } from './thread.js';
 import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
 
 /**
@@ -25,8 +25,7 @@ export async function loadPlugin<T = Record<string, any>>(specifier: PluginSpeci
 
 /**
  * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
- * to run the version on once the module file has been read (a hot swap's standby); when it gives
- * none, new workers are spawned.
+ * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function loadResolved<T = Record<string, any>>(
@@ -40,18 +39,21 @@ export async function loadResolved<T = Record<string, any>>(
   } catch (error) {
     throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { cause: error, pluginName: resolved.name, version: resolved.version });
   }
+  // The workers boot while the module file is read and hashed: a thread takes far longer to boot.
+  let threads: readonly Thread[];
+  try {
+    threads = standby?.() ?? spawnThreads(resolved, resolved.threads);
+  } catch (error) {
+    throw new PluginLoadError(`cannot start a worker for ${path}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+  }
   let module;
   try {
     module = await readModule(path);
   } catch (error) {
+    for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
     throw new PluginLoadError(`cannot read plugin module ${path}`, { cause: error, pluginName: resolved.name, version: resolved.version });
   }
-  let plugin: Plugin<T>;
-  try {
-    plugin = new Plugin<T>(pluginToken, module, resolved, standby?.());
-  } catch (error) {
-    throw new PluginLoadError(`cannot start a worker for ${path}`, { cause: error, pluginName: resolved.name ?? module.name, version: resolved.version ?? module.hash });
-  }
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads);
   await plugin[pluginToken](resolved.readyTimeoutMs, {
     url: module.url,
     data: resolved.data,

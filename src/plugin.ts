@@ -39,7 +39,7 @@ import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type Cal
 import { REPLY_SLOTS, Tag, type ErrReply, type LoadFailedMessage, type LoadMessage, type ReadyMessage, type WorkerMessage } from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
-import { Thread, type ThreadOwner } from './thread.js';
+import type { Thread, ThreadOwner } from './thread.js';
 
 export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
 
@@ -153,8 +153,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** While `onFree` runs: workers yet to answer, the first error, and where the outcome goes. */
   #freeing: { pending: Set<Thread>; error: Pack | undefined; done: (error: Pack | undefined) => void } | undefined;
 
-  /** @internal Use `loadPlugin()`. `threads` are spawned workers to run on (a standby); else new ones are spawned. */
-  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions, threads?: readonly Thread[]) {
+  /** @internal Use `loadPlugin()`. `threads`: the spawned workers the version runs on (new, or a hot swap's standby). */
+  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions, threads: readonly Thread[]) {
     super();
     if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
     this.name = options.name ?? module.name;
@@ -176,7 +176,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       },
     });
     this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
-    this.#threads = threads ?? spawnThreads(options);
+    this.#threads = threads;
     this.#alive = this.#threads.length;
     this.#threads.forEach((thread, lane) => {
       thread.attach(this.#owner, lane);
@@ -706,17 +706,5 @@ type BootOutcome =
   | { t: 'timeout' }
   | { t: 'unsendable'; cause: unknown }
   | { t: 'lost' };
-
-/** New workers for a version, as many as `threads`; if one cannot start, those already started are ended. */
-function spawnThreads(options: ResolvedLoadOptions): Thread[] {
-  const threads: Thread[] = [];
-  try {
-    for (let i = 0; i < options.threads; i++) threads.push(new Thread(options));
-  } catch (error) {
-    for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-    throw error;
-  }
-  return threads;
-}
 
 export { internal as pluginToken };

@@ -9,6 +9,7 @@
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { CALL_SLOTS, Tag, type BootData, type Calls, type HostMessage, type LoadMessage, type WorkerMessage } from './protocol.js';
 import { sleep } from './time.js';
+import { DEFAULTS } from './options.js';
 import { workerUrl } from './worker-url.js';
 
 /** What a worker is created with; fixed for its life, so a standby serves only versions that match. */
@@ -247,4 +248,16 @@ export class Thread {
       timer.cancel();
     }
   }
+}
+
+/** `count` new workers for a version; if one cannot start, those already started are ended and the error thrown. */
+export function spawnThreads(spawn: SpawnOptions, count: number): Thread[] {
+  const threads: Thread[] = [];
+  try {
+    for (let i = 0; i < count; i++) threads.push(new Thread(spawn));
+  } catch (error) {
+    for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+    throw error;
+  }
+  return threads;
 }
