@@ -26,10 +26,14 @@ describe('hostile plugins', () => {
     const plugin = await loadPlugin<typeof import('./fixtures/x-vandal.mjs')>(fixture('x-vandal.mjs'));
     expect(await plugin.api.vandalize()).toBe('done');
     expect(await plugin.api.echo([1, 2, 3])).toEqual([1, 2, 3]);
+    // Sync and async replies, alone and batched (Array.prototype.push/slice, Promise.prototype.then,
+    // Promise species, Map.prototype.get, queueMicrotask and AsyncResource are all replaced in the worker).
+    expect(await plugin.api.later('async')).toBe('async');
+    expect(await Promise.all([plugin.api.echo(1), plugin.api.later(2), plugin.api.echo(3), plugin.api.later(4)])).toEqual([1, 2, 3, 4]);
     expect(await plugin.api.probe()).toEqual({ polluted: 'yes', hasProcess: false });
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect([1].map((x) => x + 1)).toEqual([2]);
-    expect(await plugin.close()).toMatchObject({ outcome: 'closed', terminated: true });
+    expect(await plugin.close()).toMatchObject({ outcome: 'closed', terminated: true, onFree: 'ok' });
   });
 
   it('C8: a host callback that calls the closing plugin again is refused ERR_PLUGIN_CLOSED; the drain ends, no deadlock', async () => {

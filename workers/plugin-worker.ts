@@ -44,11 +44,25 @@ const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
 const ownKeys = Reflect.ownKeys;
 const isArray = Array.isArray;
-const resolved = Promise.resolve.bind(Promise);
-const promiseThen = Promise.prototype.then;
-const settled = resolved();
-/** Runs `fn` as a microtask: a plain promise reaction, cheaper than queueMicrotask (no AsyncResource per call). */
-const enqueue = (fn: () => void): void => void apply(promiseThen, settled, [fn]);
+const mapGet = Map.prototype.get;
+const runInScope = AsyncResource.prototype.runInAsyncScope;
+/**
+ * Runs `fn` on a later microtask (once per outbox, not per call). An `await`, not queueMicrotask (whose
+ * AsyncResource goes through a prototype method plugin code can replace) nor `.then()` (looked up on
+ * the prototype, and its species too): `await` on a plain value uses the engine's own Promise.
+ */
+function enqueue(fn: () => void): void {
+  void later(fn);
+}
+async function later(fn: () => void): Promise<void> {
+  await undefined;
+  fn();
+}
+
+/** `message[from, from + REPLY_SLOTS)` as one reply, without Array.prototype methods a plugin may have replaced. */
+function replyAt(message: Replies, from: number): Replies {
+  return [message[from], message[from + 1], message[from + 2]];
+}
 
 /** Messages posted to the host on the private port; the n-th is message n (see protocol.ts: lost messages). */
 let sent = 0;
@@ -101,8 +115,12 @@ function fail(id: number, error: unknown): void {
 }
 
 function reply(tag: typeof Tag.Ok | typeof Tag.Err, id: number, value: unknown): void {
-  outbox.push(tag, id, value);
-  if (outbox.length === REPLY_SLOTS) enqueue(flush);
+  // Index writes, not push(): plugin code may have replaced Array.prototype methods.
+  const at = outbox.length;
+  outbox[at] = tag;
+  outbox[at + 1] = id;
+  outbox[at + 2] = value;
+  if (at === 0) enqueue(flush);
   else if (outbox.length === REPLIES_PER_MESSAGE * REPLY_SLOTS) flush();
 }
 
@@ -143,7 +161,7 @@ function flush(): void {
       // A result cannot be cloned: send them one by one so only that call fails.
     }
   }
-  for (let i = 0; i < batch.length; i += REPLY_SLOTS) sendReply(batch.slice(i, i + REPLY_SLOTS));
+  for (let i = 0; i < batch.length; i += REPLY_SLOTS) sendReply(replyAt(batch, i));
 }
 
 /** Sends one reply alone, kept until the host confirms it; a result that cannot be cloned fails its call. */
@@ -172,7 +190,7 @@ function onLost(s: number): void {
   if (lost === undefined) return;
   kept.delete(s);
   if (lost.length > REPLY_SLOTS) {
-    for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(lost.slice(i, i + REPLY_SLOTS));
+    for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(replyAt(lost, i));
   } else {
     post(cloneError(lost[1] as number, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
   }
@@ -275,14 +293,22 @@ function call(id: number, fn: Fn, args: unknown[]): void {
   } catch (error) {
     return fail(id, error);
   }
-  if (typeof then === 'function') {
-    resolved(result).then(
-      (v) => ok(id, v),
-      (error: unknown) => fail(id, error),
-    );
-  } else {
-    ok(id, result);
+  if (typeof then === 'function') void settle(id, result);
+  else ok(id, result);
+}
+
+/**
+ * Replies once an async result settles. `await`, not `.then()`: a plugin may have replaced
+ * Promise.prototype.then, and `await` on a promise does not look it up.
+ */
+async function settle(id: number, result: unknown): Promise<void> {
+  let value: unknown;
+  try {
+    value = await result;
+  } catch (error) {
+    return fail(id, error);
   }
+  ok(id, value);
 }
 
 /** The calls of one message, in order (protocol.ts: `Calls`); run in `callScope`. */
@@ -292,15 +318,26 @@ function onCalls(message: Calls): void {
     const name = message[i + 1] as string;
     const args = message[i + 2] as unknown[];
     const slots = message[i + 3] as number[] | undefined;
-    const fn = message[i + 4] === 1 ? hooks.get(name) : methods.get(name);
+    const fn = apply(mapGet, message[i + 4] === 1 ? hooks : methods, [name]) as Fn | undefined;
     // The host checks names before posting; reaching here means the lists disagree.
     if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
     else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
   }
 }
 
+/** Runs `onFree` on a later microtask (as a call would), and says when it is done; `await` for the reason `settle` gives. */
+async function runOnFree(free: Fn): Promise<void> {
+  try {
+    await undefined;
+    await free();
+  } catch (error) {
+    return send({ t: Tag.Freed, error: pack(error) });
+  }
+  send({ t: Tag.Freed, error: undefined });
+}
+
 function onMessage(message: HostMessage): void {
-  if (isArray(message)) return void callScope.runInAsyncScope(onCalls, undefined, message);
+  if (isArray(message)) return void apply(runInScope, callScope, [onCalls, undefined, message]);
   switch (message.t) {
     case Tag.Free: {
       const free = onFree;
@@ -308,12 +345,7 @@ function onMessage(message: HostMessage): void {
         send({ t: Tag.Freed, error: undefined });
         return;
       }
-      resolved()
-        .then(() => free())
-        .then(
-          () => send({ t: Tag.Freed, error: undefined }),
-          (error: unknown) => send({ t: Tag.Freed, error: pack(error) }),
-        );
+      void runOnFree(free);
       return;
     }
     case Tag.Lost:
