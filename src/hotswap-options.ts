@@ -10,7 +10,8 @@ export type HealthCheck<T = any> = (api: PluginApi<T>, plugin: Plugin<T>) => unk
 /** Restart policy for a current version that crashes, in the manner of an OTP supervisor. */
 export interface RestartPolicy {
   /**
-   * Restarts allowed within `withinMs`; one more crash gives up (state `failed`).
+   * Restarts allowed within `withinMs`; one more crash gives up (state `failed`). As many failed boots in a
+   * row give up too, however long each took.
    * @default 3
    */
   maxRestarts?: number;
@@ -110,6 +111,7 @@ export const HOTSWAP_DEFAULTS = Object.freeze({
   retain: 1,
   healthCheckTimeoutMs: 10_000,
   restart: Object.freeze({ maxRestarts: 3, withinMs: 60_000, backoffMs: 100, maxBackoffMs: 5_000 }),
+  standby: false,
 });
 
 const SWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'healthCheckTimeoutMs']);
@@ -134,7 +136,7 @@ function count(option: string, value: unknown, fallback: number, min: number): n
 }
 
 function flag(option: string, value: unknown): boolean {
-  if (value === undefined) return false;
+  if (value === undefined) return HOTSWAP_DEFAULTS.standby;
   if (typeof value !== 'boolean') throw new PluginOptionTypeError(option, `expected a boolean, got ${String(value)}`);
   return value;
 }

@@ -7,7 +7,7 @@
  *   `ERR_SWAP_SUPERSEDED` (latest wins). The queue is released at the switch, so a swap does not wait
  *   for the previous version's drain.
  * - A swap is transactional: load, `onLoad` and the health check happen before the switch; if any
- *   fails the new worker is destroyed, the current version keeps serving, and `swap()` rejects
+ *   fails the new version's workers are destroyed, the current version keeps serving, and `swap()` rejects
  *   `ERR_SWAP_FAILED`.
  * - Retention: at most `retain` old versions drain at once. At a switch that would exceed it, the
  *   oldest draining version is force-closed (its close deadline is brought to now).
@@ -33,7 +33,9 @@ export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'clos
 
 /** What `swap()` resolves with, once the switch happened and the old version drained. */
 export interface SwapReport {
+  /** The version swapped from. */
   readonly from: string;
+  /** The version swapped to. */
   readonly to: string;
   /** Load of the new version, `onLoad` and the health check included. */
   readonly loadMs: number;
@@ -471,8 +473,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   }
 
   /**
-   * Closes the current version and every draining one (each drains first, within `timeoutMs`), and
-   * refuses swaps and calls from now on. Resolves with their close reports, current first.
+   * Closes the current version and every draining one (each drains first, within `timeoutMs`, default
+   * `drainTimeoutMs`), ends the standby, and refuses swaps and calls from now on. Resolves with the
+   * versions' close reports, current first.
    */
   close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
     if (this.#closing) return this.#closing;

@@ -24,7 +24,8 @@ export interface LoadOptions {
    */
   callTimeoutMs?: number;
   /**
-   * How long the module's import and `onLoad` may take before the load fails with `ERR_PLUGIN_LOAD`.
+   * How long booting the worker(s), the module's import and `onLoad` may take before the load fails with
+   * `ERR_PLUGIN_LOAD`.
    * @default 10000
    */
   readyTimeoutMs?: number;
@@ -35,7 +36,7 @@ export interface LoadOptions {
   resourceLimits?: ResourceLimits;
   /**
    * The worker's `process.env`. Pass an object to keep host secrets out of plugin code.
-   * @default a copy of the host's `process.env` at load time
+   * @default a copy of the host's `process.env` at load time (on a hot swap's standby: when the standby booted)
    */
   env?: Record<string, string | undefined>;
   /**
@@ -60,7 +61,8 @@ export interface LoadOptions {
    * Workers (isolates) running this version, for CPU-bound plugins: each imports the module and runs
    * `onLoad(data)` on its own, and each call goes to the one with the fewest calls in flight. They share
    * nothing but what the plugin shares itself (a SharedArrayBuffer in `data`, say). Closing drains all
-   * of them, `onFree` runs in each, and one crashing crashes the version.
+   * of them, `onFree` runs in each, and one crashing crashes the version. An integer from 1 to 64;
+   * `resourceLimits` and `maxArrayBufferMb` apply to each worker.
    * @default 1
    */
   threads?: number;
@@ -112,6 +114,7 @@ export const DEFAULTS = Object.freeze({
   readyTimeoutMs: 10_000,
   closeTimeoutMs: 30_000,
   terminateTimeoutMs: 2_000,
+  threads: 1,
 });
 
 /** `setTimeout` cannot wait longer than this; larger finite values are clamped by us, not by Node. */
@@ -183,7 +186,7 @@ function size(option: string, value: unknown): number | undefined {
 }
 
 function threadCount(value: unknown): number {
-  if (value === undefined) return 1;
+  if (value === undefined) return DEFAULTS.threads;
   if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError('options.threads', `expected an integer, got ${typeName(value)}`);
   if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
     throw new PluginOptionRangeError('options.threads', `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);

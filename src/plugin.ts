@@ -61,7 +61,7 @@ export interface CloseReport {
   readonly onFree: 'absent' | 'ok' | 'threw' | 'timeout' | 'skipped';
   /** The error `onFree` threw, when it threw. */
   readonly onFreeError: Error | undefined;
-  /** True when the worker had exited when close() resolved; false when terminate() was still pending (a worker blocked in a system call). */
+  /** True when every worker had exited when close() resolved; false when a terminate() was still pending (a worker blocked in a system call). */
   readonly terminated: boolean;
   readonly durationMs: number;
 }
@@ -220,7 +220,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return this.#threads[0]!.threadId;
   }
 
-  /** Every worker's thread id, in dispatch order. */
+  /** Every worker's thread id: index i is thread i (least-busy dispatch breaks ties toward the lowest index). */
   get threadIds(): readonly number[] {
     return this.#threads.map((thread) => thread.threadId);
   }

@@ -5,7 +5,7 @@
  * port out of `workerData` before the plugin is imported), so anything arriving on the worker's public
  * `parentPort` is stray and is only counted.
  *
- * Tags are small integers: they are compared on every call.
+ * Tags are small integers: they are compared on every reply and control message.
  *
  * Lost messages. A value can serialize on one side and still fail to deserialize on the other (a
  * worker's stack is larger than the main thread's, or smaller under `resourceLimits`): the receiving
@@ -54,14 +54,16 @@ export const Tag = {
  * holds a MessagePort for a host callback), callback slots (`number[]` or undefined), hook flag (1 for
  * a lifecycle hook call: the PluginManager's `reloadable`, `onInit`, and the runtime's own `HOOK_SERVE`;
  * the worker looks the name up among the hooks listed in `Ready.hooks`, never among methods; else
- * undefined). The calls made in one tick travel in one message, in order.
+ * undefined). The calls made in one tick for one thread travel in one message, in order; a call with a
+ * transfer list travels alone, and a batch that cannot be cloned is sent again one call per message.
  */
 export type Calls = [k: number, ...calls: unknown[]];
 export const CALL_SLOTS = 5;
 
 /**
  * worker → host, `Replies`: REPLY_SLOTS entries per reply: `Tag.Ok`, id, value; or `Tag.Err`, id,
- * `ErrReply`. The replies settled in one tick travel in one message.
+ * `ErrReply`. The replies settled in one tick travel together, up to 16 per message (the worker runtime's
+ * REPLIES_PER_MESSAGE: a stream of calls keeps both threads working instead of trading one big batch).
  */
 export type Replies = unknown[];
 export const REPLY_SLOTS = 3;

@@ -19,9 +19,15 @@ export interface RebuildInfo {
 
 /** Options of `watchPlugin()`. */
 export interface WatchPluginOptions extends BuildPluginOptions {
-  /** Called after each successful build, the first one included. */
+  /**
+   * Called after each successful build, the first one included.
+   * @default undefined
+   */
   onBuild?: (built: BuiltPlugin, info: RebuildInfo) => void;
-  /** Called when a build fails; the watcher keeps watching. */
+  /**
+   * Called when a build fails; the watcher keeps watching.
+   * @default undefined
+   */
   onError?: (error: BuildError, info: RebuildInfo) => void;
   /**
    * Quiet time after a file event before rebuilding: an editor's save is often several events
