@@ -10,7 +10,7 @@ import type { File, Task, Test } from '@vitest/runner';
 import { TestRunner } from 'vitest';
 import { soakState } from './state.js';
 
-const ROW = /(?:^|[^A-Za-z0-9])([LFCSX]\d+)(?=[^0-9]|$)/g;
+const ROW = /(?:^|[^A-Za-z0-9])([LFCSXN]\d+)(?=[^0-9]|$)/g;
 
 export interface TryRecord {
   readonly rows: string[];
