@@ -1,6 +1,6 @@
 import type { PluginApi } from './api.js';
 import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
-import { DEFAULTS, duration, resolveLoadOptions, type LoadOptions } from './options.js';
+import { DEFAULTS, duration, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import type { Plugin } from './plugin.js';
 
 /** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
@@ -97,7 +97,10 @@ export interface ResolvedRestart {
 }
 
 export interface ResolvedHotSwapOptions {
+  /** The load options as given (what swaps inherit and override). */
   readonly load: LoadOptions;
+  /** The same, validated (the first version's, and the standby's). */
+  readonly resolvedLoad: ResolvedLoadOptions;
   readonly drainTimeoutMs: number;
   readonly retain: number;
   readonly healthCheck: HealthCheck | undefined;
@@ -160,10 +163,11 @@ function restartPolicy(value: unknown): ResolvedRestart | undefined {
 
 /** Validates `createHotSwap()` options (the load options included); throws naming the option. */
 export function resolveHotSwapOptions(options: unknown): ResolvedHotSwapOptions {
-  resolveLoadOptions(options, HOTSWAP_KEYS);
+  const resolvedLoad = resolveLoadOptions(options, HOTSWAP_KEYS);
   const o = (options ?? {}) as Record<string, unknown>;
   return {
     load: without(o, HOTSWAP_KEYS),
+    resolvedLoad,
     drainTimeoutMs: duration('options.drainTimeoutMs', o['drainTimeoutMs'], HOTSWAP_DEFAULTS.drainTimeoutMs),
     retain: count('options.retain', o['retain'], HOTSWAP_DEFAULTS.retain, 0),
     healthCheck: healthCheck('options.healthCheck', o['healthCheck']),

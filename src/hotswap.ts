@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import { PluginAbortedError, PluginClosedError, PluginCrashedError, PluginTimeoutError, SwapFailedError, SwapSupersededError } from './errors.js';
 import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
-import { loadPlugin, loadResolved } from './load.js';
+import { loadResolved } from './load.js';
 import { DEFAULTS, resolveCallOptions, resolveLoadOptions, timerDelay, type CallOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { kInvoke, kSilentExit, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
@@ -133,7 +133,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   /** Boots a standby for the next swap, when the option asks for one and none is waiting. */
   #replenish(): void {
     if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed') return;
-    const spawn = resolveLoadOptions(this.#options.load);
+    const spawn = this.#options.resolvedLoad;
     try {
       this.#standby = spawnThreads(spawn, spawn.threads);
     } catch {
@@ -514,6 +514,6 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function createHotSwap<T = Record<string, any>>(specifier: PluginSpecifier, options?: HotSwapOptions<T>): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
-  const first = await loadPlugin<T>(specifier, resolved.load);
+  const first = await loadResolved<T>(specifier, resolved.resolvedLoad);
   return new HotSwap<T>(first, specifier, resolved);
 }

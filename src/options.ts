@@ -185,57 +185,57 @@ function size(option: string, value: unknown): number | undefined {
   return value;
 }
 
-function threadCount(value: unknown): number {
+function threadCount(option: string, value: unknown): number {
   if (value === undefined) return DEFAULTS.threads;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError('options.threads', `expected an integer, got ${typeName(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
   if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
-    throw new PluginOptionRangeError('options.threads', `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);
+    throw new PluginOptionRangeError(option, `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);
   }
   return value;
 }
 
 /** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
-export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<string>): ResolvedLoadOptions {
-  const o = plainObject('options', options) ?? {};
+export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<string>, prefix = 'options'): ResolvedLoadOptions {
+  const o = plainObject(prefix, options) ?? {};
   for (const key of Object.keys(o)) {
-    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
+    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key)) throw new PluginOptionTypeError(`${prefix}.${key}`, 'unknown option');
   }
-  const limits = plainObject('options.resourceLimits', o['resourceLimits']);
+  const limits = plainObject(`${prefix}.resourceLimits`, o['resourceLimits']);
   if (limits) {
     for (const key of Object.keys(limits)) {
       if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) {
-        throw new PluginOptionTypeError(`options.resourceLimits.${key}`, 'unknown resource limit');
+        throw new PluginOptionTypeError(`${prefix}.resourceLimits.${key}`, 'unknown resource limit');
       }
       const value = limits[key];
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw new PluginOptionRangeError(`options.resourceLimits.${key}`, `expected a positive number of MB, got ${typeName(value)}`);
+        throw new PluginOptionRangeError(`${prefix}.resourceLimits.${key}`, `expected a positive number of MB, got ${typeName(value)}`);
       }
     }
   }
-  const env = plainObject('options.env', o['env']);
+  const env = plainObject(`${prefix}.env`, o['env']);
   if (env) {
     for (const [key, value] of Object.entries(env)) {
       if (value !== undefined && typeof value !== 'string') {
-        throw new PluginOptionTypeError(`options.env.${key}`, `expected a string, got ${typeName(value)}`);
+        throw new PluginOptionTypeError(`${prefix}.env.${key}`, `expected a string, got ${typeName(value)}`);
       }
     }
   }
   const execArgv = o['execArgv'];
   if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((a) => typeof a === 'string'))) {
-    throw new PluginOptionTypeError('options.execArgv', `expected an array of strings, got ${typeName(execArgv)}`);
+    throw new PluginOptionTypeError(`${prefix}.execArgv`, `expected an array of strings, got ${typeName(execArgv)}`);
   }
   return {
     data: o['data'],
-    version: optionalString('options.version', o['version']),
-    name: optionalString('options.name', o['name']),
-    callTimeoutMs: duration('options.callTimeoutMs', o['callTimeoutMs'], DEFAULTS.callTimeoutMs),
-    readyTimeoutMs: duration('options.readyTimeoutMs', o['readyTimeoutMs'], DEFAULTS.readyTimeoutMs, false),
+    version: optionalString(`${prefix}.version`, o['version']),
+    name: optionalString(`${prefix}.name`, o['name']),
+    callTimeoutMs: duration(`${prefix}.callTimeoutMs`, o['callTimeoutMs'], DEFAULTS.callTimeoutMs),
+    readyTimeoutMs: duration(`${prefix}.readyTimeoutMs`, o['readyTimeoutMs'], DEFAULTS.readyTimeoutMs, false),
     resourceLimits: limits as ResourceLimits | undefined,
     env: env as Record<string, string | undefined> | undefined,
     execArgv: (execArgv as string[] | undefined) ?? [],
-    maxPayloadBytes: size('options.maxPayloadBytes', o['maxPayloadBytes']),
-    maxArrayBufferMb: size('options.maxArrayBufferMb', o['maxArrayBufferMb']),
-    threads: threadCount(o['threads']),
+    maxPayloadBytes: size(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
+    maxArrayBufferMb: size(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
+    threads: threadCount(`${prefix}.threads`, o['threads']),
   };
 }
 

@@ -144,8 +144,6 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #closeDeadline: Deadline | undefined;
   /** The exit code of the first worker that exited: set once any worker of the version is gone. */
   #exitCode: number | undefined;
-  /** Workers still running. */
-  #alive: number;
   readonly #exited: Promise<number>;
   #onExit!: (code: number) => void;
   /** While booting: how many workers are ready, and where the outcome goes. */
@@ -177,7 +175,6 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     });
     this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
     this.#threads = threads;
-    this.#alive = this.#threads.length;
     this.#threads.forEach((thread, lane) => {
       thread.attach(this.#owner, lane);
       thread.ref(true);
@@ -487,7 +484,6 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
    */
   #handleExit(thread: Thread, code: number, cause: unknown): void {
     this.#exitCode ??= code;
-    this.#alive--;
     const state = this.#state;
     if (state === 'loading') {
       this.#boot?.settle({ t: 'exit', cause, silent: !thread.heard });
@@ -515,7 +511,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#abandoned.delete(id);
       this.#inflight.occupy(lane, -1);
     }
-    if (this.#alive > 0) return;
+    if (!this.#threads.every((other) => other.gone)) return;
     this.#inflight.stop();
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();

@@ -123,15 +123,6 @@ export class Thread {
     return this.#exitCode !== undefined;
   }
 
-  get exited(): Promise<number> {
-    return this.#exited;
-  }
-
-  /** The worker's `error` event, if it had one (an uncaught error, or ours from `fail`). */
-  get error(): unknown {
-    return this.#error;
-  }
-
   /** True when we terminated the worker (its exit is then not a crash). */
   get terminating(): boolean {
     return this.#terminating;

@@ -102,15 +102,7 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
   for (const key of ['data', 'name', 'version']) {
     if (load !== undefined && key in load) throw new PluginOptionTypeError(`options.load.${key}`, 'set by the manager');
   }
-  let resolvedLoad: ResolvedLoadOptions;
-  try {
-    resolvedLoad = resolveLoadOptions(load);
-  } catch (error) {
-    const option = (error as { option?: string }).option ?? 'load';
-    const message = (error as Error).message.slice(option.length + 2);
-    const named = option.replace(/^options\./, 'options.load.');
-    throw error instanceof RangeError ? new PluginOptionRangeError(named, message) : new PluginOptionTypeError(named, message);
-  }
+  const resolvedLoad = resolveLoadOptions(load, undefined, 'options.load');
   // A managed plugin's vault, peers and hooks are wired to one worker.
   if (resolvedLoad.threads !== 1) throw new PluginOptionRangeError('options.load.threads', `the manager runs each plugin on one thread, got ${resolvedLoad.threads}`);
   return {
