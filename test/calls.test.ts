@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadPlugin, proxy, type LoadOptions, type Plugin } from '../src/index.js';
-import { fixture } from './helpers.js';
+import { caught, fixture } from './helpers.js';
 
 type AnyMethod = (...args: unknown[]) => Promise<unknown>;
 
@@ -51,16 +51,6 @@ function thrown(run: () => unknown): unknown {
     return error;
   }
   throw new Error('expected a throw');
-}
-
-/** What `promise` rejected with (the test fails if it resolved). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${String(value)}`);
-    },
-    (error: unknown) => error,
-  );
 }
 
 /** `{ a: { a: … {} } }`, `depth` levels deep. */
@@ -179,7 +169,7 @@ describe('errors cross the boundary (F1)', () => {
   it('an Error subclass keeps name, message, code, cause (with its code) and a stack naming the plugin file', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
       for (const method of ['throwCoded', 'rejectCoded']) {
-        const error = (await rejection(byName(plugin)(method))) as Error & { code?: unknown; cause?: unknown };
+        const error = (await caught(byName(plugin)(method))) as Error & { code?: unknown; cause?: unknown };
         expect(error).toBeInstanceOf(Error);
         expect(error).toMatchObject({ name: 'PluginFail', message: 'c-errors failed', code: 'E_PLUGIN_FAIL' });
         expect(error.cause).toBeInstanceOf(Error);
@@ -193,7 +183,7 @@ describe('errors cross the boundary (F1)', () => {
 
   it('a TypeError arrives as an instanceof TypeError', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
-      const error = await rejection(plugin.api.throwType());
+      const error = await caught(plugin.api.throwType());
       expect(error).toBeInstanceOf(TypeError);
       expect((error as Error).stack).toContain('c-errors.mjs');
     });

@@ -11,6 +11,7 @@ import { RawEcho } from '../lib/raw.mjs';
 import { makeFigure } from '../lib/results.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatTable, num, ratio } from '../lib/table.mjs';
+import { pipelined } from '../lib/drive.mjs';
 
 const PLUGIN = new URL('../plugins/echo-a.mjs', import.meta.url);
 const COMLINK_WORKER = new URL('../workers/comlink-echo.mjs', import.meta.url);
@@ -61,21 +62,6 @@ async function sequential(call, { ms = Infinity, count = Infinity }) {
     n++;
   }
   return ((performance.now() - started) * 1000) / n;
-}
-
-/** `width` calls kept in flight for `ms` (or `count` calls); the block ends when the last settles: calls/s. */
-async function pipelined(call, width, { ms = Infinity, count = Infinity }) {
-  const started = performance.now();
-  const end = started + ms;
-  let issued = 0;
-  const lane = async () => {
-    while (issued < count && performance.now() < end) {
-      issued++;
-      await call();
-    }
-  };
-  await Promise.all(Array.from({ length: width }, lane));
-  return issued / ((performance.now() - started) / 1000);
 }
 
 export async function runCalls({ iso, progress }) {

@@ -35,21 +35,17 @@ function analyse(result) {
   };
 }
 
-export async function runLeak({ iso, progress, resultsDir }) {
+export async function runLeak({ progress, resultsDir }) {
   const notes = [];
   const plugins = writeBigPlugins();
   let isoResult;
   let naiveResult;
   const started = performance.now();
   try {
-    if (typeof iso.createHotSwap === 'function') {
-      progress(`leak: isoplug swap 0/${SWAPS}…`, { force: true });
-      isoResult = await runChild(CHILD, ['isoplug', String(SWAPS), String(10 * 60_000), plugins.a, plugins.b], {
-        onProgress: (m) => progress(`leak: isoplug swap ${m.done}/${m.total}…`),
-      });
-    } else {
-      notes.push('isoplug side skipped: dist/index.js does not export createHotSwap');
-    }
+    progress(`leak: isoplug swap 0/${SWAPS}…`, { force: true });
+    isoResult = await runChild(CHILD, ['isoplug', String(SWAPS), String(10 * 60_000), plugins.a, plugins.b], {
+      onProgress: (m) => progress(`leak: isoplug swap ${m.done}/${m.total}…`),
+    });
     const naiveBudget = Math.max(MIN_NAIVE_MS, BUDGET_MS - (performance.now() - started));
     progress(`leak: naive reload 0/${SWAPS} (budget ${(naiveBudget / 1000).toFixed(0)} s)…`, { force: true });
     naiveResult = await runChild(CHILD, ['naive', String(SWAPS), String(Math.round(naiveBudget)), plugins.a], {

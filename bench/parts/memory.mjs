@@ -16,22 +16,12 @@ const LABEL = { isoplug: 'idle plugins', bare: 'bare workers', hotswap: 'hot swa
 export async function runMemory({ progress }) {
   const per = { isoplug: [], bare: [], hotswap: [], standby: [] };
   const notes = [];
-  // The standby pair is measured only when the build has the option (a child that fails says why).
-  let standbyFailure;
   for (let round = 0; round < ROUNDS; round++) {
     const modes = ['isoplug', 'bare', 'hotswap', 'standby'];
     const order = modes.map((_, i) => modes[(i + round) % modes.length]);
     for (const mode of order) {
-      if (standbyFailure && (mode === 'hotswap' || mode === 'standby')) continue;
       progress(`memory: ${N} ${LABEL[mode]}, fresh process ${round + 1}/${ROUNDS}…`, { force: true });
-      let r;
-      try {
-        r = await runChild(CHILD, [mode, String(N)]);
-      } catch (error) {
-        if (mode !== 'standby' && mode !== 'hotswap') throw error;
-        standbyFailure = error;
-        continue;
-      }
+      const r = await runChild(CHILD, [mode, String(N)]);
       per[mode].push(r.perItem);
       if (r.activeAtEnd?.length) notes.push(`${mode} child: still active at its end: ${r.activeAtEnd.join(', ')}`);
       if (r.hygiene !== 'exited by itself') notes.push(`${mode} child: ${r.hygiene}`);
@@ -56,29 +46,25 @@ export async function runMemory({ progress }) {
     [`isoplug: ${N} idle plugins / ${N}`, `${num(m.isoplug / MB)} MB`, runs('isoplug'), ratio(m.isoplug / m.bare)],
     [`bare new Worker: ${N} / ${N}`, `${num(m.bare / MB)} MB`, runs('bare'), '1.00×'],
   ];
-  const standbyCost = standbyFailure ? NaN : m.standby - m.hotswap;
-  if (standbyFailure) {
-    notes.push(`standby figure skipped: the hot swap children failed (${String(standbyFailure.message ?? standbyFailure).split('\n')[0]}); a build without the standby option?`);
-  } else {
-    figures.push(
-      makeFigure({
-        part: 'memory',
-        key: 'memory.standby',
-        name: `RSS cost of a standby (hot swap with standby − without, ${N} / ${N})`,
-        value: standbyCost / MB,
-        unit: 'MB',
-        better: 'lower',
-        peers: { bareWorker: m.bare / MB },
-        baseline: 'bareWorker',
-        note: `median of ${ROUNDS} fresh processes each, difference of the medians; runs: with standby ${runs('standby')} MB per hot swap; without ${runs('hotswap')} MB per hot swap; one standby worker each (threads: 1)`,
-      }),
-    );
-    rows.push(
-      [`isoplug: ${N} idle hot swaps / ${N}`, `${num(m.hotswap / MB)} MB`, runs('hotswap'), ratio(m.hotswap / m.bare)],
-      [`isoplug: ${N} idle hot swaps with standby / ${N}`, `${num(m.standby / MB)} MB`, runs('standby'), ratio(m.standby / m.bare)],
-      ['  standby cost (with − without)', `${num(standbyCost / MB)} MB`, '', ratio(standbyCost / m.bare)],
-    );
-  }
+  const standbyCost = m.standby - m.hotswap;
+  figures.push(
+    makeFigure({
+      part: 'memory',
+      key: 'memory.standby',
+      name: `RSS cost of a standby (hot swap with standby − without, ${N} / ${N})`,
+      value: standbyCost / MB,
+      unit: 'MB',
+      better: 'lower',
+      peers: { bareWorker: m.bare / MB },
+      baseline: 'bareWorker',
+      note: `median of ${ROUNDS} fresh processes each, difference of the medians; runs: with standby ${runs('standby')} MB per hot swap; without ${runs('hotswap')} MB per hot swap; one standby worker each (threads: 1)`,
+    }),
+  );
+  rows.push(
+    [`isoplug: ${N} idle hot swaps / ${N}`, `${num(m.hotswap / MB)} MB`, runs('hotswap'), ratio(m.hotswap / m.bare)],
+    [`isoplug: ${N} idle hot swaps with standby / ${N}`, `${num(m.standby / MB)} MB`, runs('standby'), ratio(m.standby / m.bare)],
+    ['  standby cost (with − without)', `${num(standbyCost / MB)} MB`, '', ratio(standbyCost / m.bare)],
+  );
   const table = formatTable(['memory (fresh process each)', 'RSS per item', `runs (${ROUNDS})`, '× bare worker'], rows, {
     title: 'MEMORY — RSS delta after gc, median of the runs',
   });

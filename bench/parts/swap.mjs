@@ -27,23 +27,13 @@ const DRAIN_TIMEOUT_MS = 10_000;
 const STANDBY_SETTLE_MS = 150;
 
 export async function runSwap({ iso, progress }) {
-  if (typeof iso.createHotSwap !== 'function') {
-    return { figures: [], tables: ['SWAP — skipped: dist/index.js does not export createHotSwap (src/hotswap.ts not built)'], notes: ['skipped: createHotSwap not available'] };
-  }
   progress('swap: loading the first version…', { force: true });
   const hs = await iso.createHotSwap(A, { data: { label: 'v0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS });
-  // Its own hot swap for the standby series (labels s1, s2…), or null when the build has no standby.
-  let hsStandby = null;
-  let standbySkipped;
-  try {
-    hsStandby = await iso.createHotSwap(A, { data: { label: 's0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS, standby: true });
-  } catch (error) {
-    if (error?.code !== 'ERR_PLUGIN_INVALID_OPTION') {
-      await hs.close();
-      throw error;
-    }
-    standbySkipped = 'standby series skipped: dist/index.js does not take the standby option (src/ not built with it)';
-  }
+  // Its own hot swap for the standby series (labels s1, s2…).
+  const hsStandby = await iso.createHotSwap(A, { data: { label: 's0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS, standby: true }).catch(async (error) => {
+    await hs.close();
+    throw error;
+  });
   const failures = [];
   let failedCalls = 0;
   const fail = (phase, error) => {
@@ -117,10 +107,10 @@ export async function runSwap({ iso, progress }) {
   let standbySwaps = 0;
   let standbyMissed = 0;
   try {
-    // 1. Swap to serving vs bare worker boot to first reply, and the standby swap when there is one,
+    // 1. Swap to serving vs bare worker boot to first reply, and the standby swap,
     // alternated (the order rotated every sample).
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
-      progress(`swap: swap${hsStandby ? ', standby swap' : ''} vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`);
+      progress(`swap: swap, standby swap vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`);
       const measureBoot = async () => {
         const ms = await bareBoot();
         if (i >= WARMUP) boot.push(ms);
@@ -148,7 +138,7 @@ export async function runSwap({ iso, progress }) {
         }
         await sleep(STANDBY_SETTLE_MS);
       };
-      const measures = hsStandby ? [measureSwap, measureBoot, measureStandby] : [measureSwap, measureBoot];
+      const measures = [measureSwap, measureBoot, measureStandby];
       for (let m = 0; m < measures.length; m++) await measures[(m + i) % measures.length]();
     }
 
@@ -220,32 +210,30 @@ export async function runSwap({ iso, progress }) {
     const ev = { p50: percentile(event, 50), p99: percentile(event, 99) };
     const sb = { p50: percentile(standbyServe, 50), p99: percentile(standbyServe, 99) };
     const standbyNote = `${standbySwaps} swaps on a hot swap of its own with standby: true, rotated with the plain swaps and the bare boots (a ${STANDBY_SETTLE_MS} ms pause after each, for the next standby to boot); ${standbySwaps - standbyMissed}/${standbySwaps} reported standby: true`;
-    const standbyFigures = hsStandby
-      ? [
-          makeFigure({
-            part: 'swap',
-            key: 'swap.standby.serve.p50',
-            name: 'swap() → new version serving, standby, p50',
-            value: sb.p50,
-            unit: 'ms',
-            better: 'lower',
-            peers: { bareBoot: b.p50, swap: sv.p50 },
-            baseline: 'bareBoot',
-            bar: { against: 'bareBoot', op: '<=', limit: 0.3 },
-            note: standbyNote,
-          }),
-          makeFigure({
-            part: 'swap',
-            key: 'swap.standby.serve.p99',
-            name: 'swap() → new version serving, standby, p99',
-            value: sb.p99,
-            unit: 'ms',
-            better: 'lower',
-            peers: { bareBoot: b.p99, swap: sv.p99 },
-            baseline: 'bareBoot',
-          }),
-        ]
-      : [];
+    const standbyFigures = [
+      makeFigure({
+        part: 'swap',
+        key: 'swap.standby.serve.p50',
+        name: 'swap() → new version serving, standby, p50',
+        value: sb.p50,
+        unit: 'ms',
+        better: 'lower',
+        peers: { bareBoot: b.p50, swap: sv.p50 },
+        baseline: 'bareBoot',
+        bar: { against: 'bareBoot', op: '<=', limit: 0.3 },
+        note: standbyNote,
+      }),
+      makeFigure({
+        part: 'swap',
+        key: 'swap.standby.serve.p99',
+        name: 'swap() → new version serving, standby, p99',
+        value: sb.p99,
+        unit: 'ms',
+        better: 'lower',
+        peers: { bareBoot: b.p99, swap: sv.p99 },
+        baseline: 'bareBoot',
+      }),
+    ];
 
     const figures = [
       makeFigure({
@@ -322,12 +310,8 @@ export async function runSwap({ iso, progress }) {
         ["isoplug swap() → 'swap' event", `${num(ev.p50)} ms`, `${num(ev.p99)} ms`, event.length, `${ratio(ev.p50 / b.p50)} / ${ratio(ev.p99 / b.p99)} bare`],
         ['  of which load (report.loadMs)', `${num(median(loadMs))} ms`, `${num(percentile(loadMs, 99))} ms`, loadMs.length, ''],
         ['  then old version drain (drainMs)', `${num(median(drainMs))} ms`, `${num(percentile(drainMs, 99))} ms`, drainMs.length, ''],
-        ...(hsStandby
-          ? [
-              ['isoplug swap() → new version serving, standby', `${num(sb.p50)} ms`, `${num(sb.p99)} ms`, standbyServe.length, `${ratio(sb.p50 / b.p50)} / ${ratio(sb.p99 / b.p99)} bare`],
-              ['  of which load (report.loadMs), standby', `${num(median(standbyLoadMs))} ms`, `${num(percentile(standbyLoadMs, 99))} ms`, standbyLoadMs.length, ''],
-            ]
-          : []),
+        ['isoplug swap() → new version serving, standby', `${num(sb.p50)} ms`, `${num(sb.p99)} ms`, standbyServe.length, `${ratio(sb.p50 / b.p50)} / ${ratio(sb.p99 / b.p99)} bare`],
+        ['  of which load (report.loadMs), standby', `${num(median(standbyLoadMs))} ms`, `${num(percentile(standbyLoadMs, 99))} ms`, standbyLoadMs.length, ''],
         ['bare new Worker → first reply', `${num(b.p50)} ms`, `${num(b.p99)} ms`, boot.length, '1.00×'],
         ['call latency, 64 callers, no swaps', `${num(q.p50, 3)} ms`, `${num(q.p99, 3)} ms`, q.n, '1.00×'],
         [`call latency, 64 callers, swap storm (${stormSwaps} swaps)`, `${num(s.p50, 3)} ms`, `${num(s.p99, 3)} ms`, s.n, `${ratio(s.p50 / q.p50)} / ${ratio(s.p99 / q.p99)} no swaps`],
@@ -337,7 +321,6 @@ export async function runSwap({ iso, progress }) {
       { title: 'SWAP — p50/p99 (ratio = isoplug ÷ baseline)' },
     );
     const notes = [];
-    if (standbySkipped) notes.push(standbySkipped);
     if (standbyMissed) notes.push(`${standbyMissed} of ${standbySwaps} standby swaps booted their own worker (report.standby false): the standby figures mix in fresh boots`);
     if (failedCalls) notes.push(`failed calls (${failedCalls}, first ${failures.length}):\n    ${failures.join('\n    ')}`);
     if (stale.length) notes.push(`the first call after a 'swap' event was answered by the OLD version ${stale.length} time(s): ${stale.slice(0, 3).join('; ')}`);
@@ -346,7 +329,7 @@ export async function runSwap({ iso, progress }) {
     return { figures, tables: [table], notes };
   } finally {
     progress('swap: closing…', { force: true });
-    await Promise.all([hs, hsStandby].filter(Boolean).map(async (h) => {
+    await Promise.all([hs, hsStandby].map(async (h) => {
       await h.close();
       await h.current.exited;
     }));

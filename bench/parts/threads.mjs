@@ -11,6 +11,7 @@ import { calibrate, spin } from '../lib/cpu.mjs';
 import { ENV, makeFigure } from '../lib/results.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatTable, num, ratio } from '../lib/table.mjs';
+import { pipelined } from '../lib/drive.mjs';
 
 const PLUGIN = new URL('../plugins/cpu.mjs', import.meta.url);
 const POOL_TASK = new URL('../workers/cpu-task.mjs', import.meta.url).href;
@@ -23,34 +24,13 @@ const WARMUP_CALLS = 400;
 const RUNS = 9;
 const BLOCK_MS = 800;
 
-/** `width` calls kept in flight for `ms` (or `count` calls); the block ends when the last settles: calls/s. */
-async function pipelined(call, width, { ms = Infinity, count = Infinity }) {
-  const started = performance.now();
-  const end = started + ms;
-  let issued = 0;
-  const lane = async () => {
-    while (issued < count && performance.now() < end) {
-      issued++;
-      await call();
-    }
-  };
-  await Promise.all(Array.from({ length: width }, lane));
-  return issued / ((performance.now() - started) / 1000);
-}
-
 export async function runThreads({ iso, progress }) {
   progress('threads: calibrating the task…', { force: true });
   const task = calibrate(TASK_MS);
   const expected = spin(task.n);
 
   progress('threads: starting the peers…', { force: true });
-  let two;
-  try {
-    two = await iso.loadPlugin(PLUGIN, { threads: THREADS });
-  } catch (error) {
-    if (error?.code !== 'ERR_PLUGIN_INVALID_OPTION') throw error;
-    return { figures: [], tables: ['THREADS — skipped: dist/index.js does not take the threads option (src/ not built with it)'], notes: ['skipped: loadPlugin({ threads }) not available'] };
-  }
+  const two = await iso.loadPlugin(PLUGIN, { threads: THREADS });
   const one = await iso.loadPlugin(PLUGIN, { threads: 1 });
   const piscina = new Piscina({ filename: POOL_TASK, minThreads: THREADS, maxThreads: THREADS, idleTimeout: 60_000 });
   const tinypool = new Tinypool({ filename: POOL_TASK, minThreads: THREADS, maxThreads: THREADS, idleTimeout: 60_000 });
