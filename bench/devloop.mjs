@@ -61,10 +61,17 @@ async function serve() {
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
-    const reply = await handle({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+    const reply = await handle({
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    });
     res.writeHead(reply.status, reply.headers).end(reply.body);
   });
-  server.listen(Number(args.port), '127.0.0.1', () => console.log(`listening after ${Math.round(process.uptime() * 1000)} ms`));
+  server.listen(Number(args.port), '127.0.0.1', () =>
+    console.log(`listening after ${Math.round(process.uptime() * 1000)} ms`),
+  );
 }
 
 /** Watches and builds like the dev loop, but restarts a server process on each new bundle. */
@@ -73,7 +80,9 @@ async function restarter() {
   let server;
   let chain = Promise.resolve();
   const start = (file) => {
-    const proc = spawn(process.execPath, [SELF, '--serve', '--handler', file, '--port', args.port], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [SELF, '--serve', '--handler', file, '--port', args.port], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const exited = once(proc, 'exit');
     const listening = new Promise((resolve, reject) => {
       createInterface({ input: proc.stdout }).on('line', (line) => {
@@ -92,12 +101,16 @@ async function restarter() {
     name: 'hello',
     onBuild: (built, info) => {
       if (!info.changed) return;
-      chain = chain.then(async () => {
-        if (server) await stop(server);
-        server = start(built.file);
-        const startup = await server.listening;
-        console.log(`restarted in ${Math.round(performance.now() - info.triggeredAt)} ms (process start → listening ${startup} ms)`);
-      }).catch((error) => console.error(`restart failed: ${error.message}`));
+      chain = chain
+        .then(async () => {
+          if (server) await stop(server);
+          server = start(built.file);
+          const startup = await server.listening;
+          console.log(
+            `restarted in ${Math.round(performance.now() - info.triggeredAt)} ms (process start → listening ${startup} ms)`,
+          );
+        })
+        .catch((error) => console.error(`restart failed: ${error.message}`));
     },
     onError: (error) => console.error(`build failed: ${error.message}`),
   });
@@ -236,7 +249,8 @@ function save(file, text, atomic) {
   renameSync(aside, file);
 }
 
-const tsGreeting = (marker) => `export function greeting(name: string) {\n  return { text: \`${marker}: Hello, \${name}!\`, name };\n}\n`;
+const tsGreeting = (marker) =>
+  `export function greeting(name: string) {\n  return { text: \`${marker}: Hello, \${name}!\`, name };\n}\n`;
 const jsHandler = (marker) =>
   `export function handle(request) {\n` +
   `  const name = new URL(request.url, 'http://localhost').searchParams.get('name') ?? 'world';\n` +
@@ -298,7 +312,12 @@ function isoplugServer(handler) {
   return async () => {
     const proc = child(process.execPath, [DEMO, '--watch', '--handler', handler], /^listening on (http:\/\/\S+)/);
     const [, base] = await proc.started;
-    const server = { url: `${base}/?name=bench`, stop: () => proc.stop(), output: () => proc.output(), lastNote: undefined };
+    const server = {
+      url: `${base}/?name=bench`,
+      stop: () => proc.stop(),
+      output: () => proc.output(),
+      lastNote: undefined,
+    };
     proc.onLine((line) => {
       const match = /^swapped to \w+ in (\d+) ms/.exec(line);
       if (match) server.lastNote = Number(match[1]);
@@ -310,9 +329,18 @@ function isoplugServer(handler) {
 function restartServer({ handler, out }) {
   return async () => {
     const port = await freePort();
-    const proc = child(process.execPath, [SELF, '--restarter', '--handler', handler, '--out', out, '--port', String(port)], /^listening on (http:\/\/\S+)/);
+    const proc = child(
+      process.execPath,
+      [SELF, '--restarter', '--handler', handler, '--out', out, '--port', String(port)],
+      /^listening on (http:\/\/\S+)/,
+    );
     const [, base] = await proc.started;
-    const server = { url: `${base}/?name=bench`, stop: () => proc.stop(), output: () => proc.output(), lastNote: undefined };
+    const server = {
+      url: `${base}/?name=bench`,
+      stop: () => proc.stop(),
+      output: () => proc.output(),
+      lastNote: undefined,
+    };
     proc.onLine((line) => {
       const match = /^restarted in \d+ ms \(process start → listening (\d+) ms\)/.exec(line);
       if (match) server.lastNote = Number(match[1]);
@@ -324,9 +352,18 @@ function restartServer({ handler, out }) {
 function nodeWatchServer({ handler }) {
   return async () => {
     const port = await freePort();
-    const proc = child(process.execPath, ['--watch', SELF, '--serve', '--handler', handler, '--port', String(port)], /^listening after (\d+) ms/);
+    const proc = child(
+      process.execPath,
+      ['--watch', SELF, '--serve', '--handler', handler, '--port', String(port)],
+      /^listening after (\d+) ms/,
+    );
     await proc.started;
-    const server = { url: `http://127.0.0.1:${port}/?name=bench`, stop: () => proc.stop(), output: () => proc.output(), lastNote: undefined };
+    const server = {
+      url: `http://127.0.0.1:${port}/?name=bench`,
+      stop: () => proc.stop(),
+      output: () => proc.output(),
+      lastNote: undefined,
+    };
     proc.onLine((line) => {
       const match = /^listening after (\d+) ms/.exec(line);
       if (match) server.lastNote = Number(match[1]);
@@ -376,7 +413,8 @@ function table(rows) {
     row.atomicSaves,
   ]);
   const widths = header.map((_, c) => Math.max(...[header, ...cells].map((line) => line[c].length)));
-  const line = (cols) => cols.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const line = (cols) =>
+    cols.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
@@ -400,7 +438,13 @@ async function bench() {
     writeFileSync(join(jsDir, 'handler.mjs'), jsHandler('start'));
 
     const plan = [
-      { key: 'isoplug', label: 'isoplug dev loop: rebuild + swap', start: isoplugServer(join(isoDir, 'hello.ts')), file: join(isoDir, 'greeting.ts'), source: tsGreeting },
+      {
+        key: 'isoplug',
+        label: 'isoplug dev loop: rebuild + swap',
+        start: isoplugServer(join(isoDir, 'hello.ts')),
+        file: join(isoDir, 'greeting.ts'),
+        source: tsGreeting,
+      },
       {
         key: 'restart',
         label: 'rebuild + restart the process',
@@ -408,7 +452,13 @@ async function bench() {
         file: join(restartDir, 'greeting.ts'),
         source: tsGreeting,
       },
-      { key: 'nodeWatch', label: 'node --watch (plain JS, no build)', start: nodeWatchServer({ handler: join(jsDir, 'handler.mjs') }), file: join(jsDir, 'handler.mjs'), source: jsHandler },
+      {
+        key: 'nodeWatch',
+        label: 'node --watch (plain JS, no build)',
+        start: nodeWatchServer({ handler: join(jsDir, 'handler.mjs') }),
+        file: join(jsDir, 'handler.mjs'),
+        source: jsHandler,
+      },
     ];
     const rows = [];
     const failures = [];
@@ -416,7 +466,9 @@ async function bench() {
       if (args.only && !args.only.split(',').includes(step.key)) continue;
       process.stdout.write(`${step.label}: ${saves} saves … `);
       try {
-        const summary = summarize(await scenario({ name: step.key, start: step.start, file: step.file, source: step.source, saves }));
+        const summary = summarize(
+          await scenario({ name: step.key, start: step.start, file: step.file, source: step.source, saves }),
+        );
         rows.push({ key: step.key, label: step.label, ...summary });
         console.log(`p50 ${Math.round(summary.p50Ms)} ms, ${summary.dropped} dropped`);
       } catch (error) {
@@ -428,15 +480,25 @@ async function bench() {
     const iso = rows.find((row) => row.key === 'isoplug');
     if (!iso) throw new Error('the isoplug scenario failed; no figure to compare with');
     const loadEnd = loadavg();
-    console.log(`\ndev loop: save → new version serving, ${saves} saves each; light load: ${LOAD.connections} keep-alive connections, 1 request each every ${LOAD.pauseMs} ms\n`);
+    console.log(
+      `\ndev loop: save → new version serving, ${saves} saves each; light load: ${LOAD.connections} keep-alive connections, 1 request each every ${LOAD.pauseMs} ms\n`,
+    );
     console.log(table(rows));
     console.log('');
-    for (const row of rows) if (row !== iso) console.log(`${row.label}: p50 ${(row.p50Ms / iso.p50Ms).toFixed(1)}× isoplug's, ${row.dropped} dropped vs ${iso.dropped}`);
-    if (iso.innerP50Ms !== null) console.log(`isoplug's own "swapped … in" (file event → switch) p50: ${Math.round(iso.innerP50Ms)} ms`);
+    for (const row of rows)
+      if (row !== iso)
+        console.log(
+          `${row.label}: p50 ${(row.p50Ms / iso.p50Ms).toFixed(1)}× isoplug's, ${row.dropped} dropped vs ${iso.dropped}`,
+        );
+    if (iso.innerP50Ms !== null)
+      console.log(`isoplug's own "swapped … in" (file event → switch) p50: ${Math.round(iso.innerP50Ms)} ms`);
     for (const row of rows) {
-      if (row !== iso && row.innerP50Ms !== null) console.log(`${row.label}: new process start → listening p50 ${Math.round(row.innerP50Ms)} ms`);
+      if (row !== iso && row.innerP50Ms !== null)
+        console.log(`${row.label}: new process start → listening p50 ${Math.round(row.innerP50Ms)} ms`);
     }
-    console.log(`load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadEnd.map((v) => v.toFixed(2)).join(' ')} (${cpus().length} CPUs; above that, other processes competed)`);
+    console.log(
+      `load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadEnd.map((v) => v.toFixed(2)).join(' ')} (${cpus().length} CPUs; above that, other processes competed)`,
+    );
 
     const report = {
       generated: new Date().toISOString(),
@@ -450,7 +512,9 @@ async function bench() {
       runtimeMs: Math.round(performance.now() - began),
       scenarios: rows.map(({ key, label, ...rest }) => ({ key, label, ...rest })),
       failures,
-      p50RatioToIsoplug: Object.fromEntries(rows.filter((row) => row !== iso).map((row) => [row.key, round(row.p50Ms / iso.p50Ms)])),
+      p50RatioToIsoplug: Object.fromEntries(
+        rows.filter((row) => row !== iso).map((row) => [row.key, round(row.p50Ms / iso.p50Ms)]),
+      ),
     };
     if (failures.length > 0) process.exitCode = 1;
     if (args.only) return; // a partial run does not replace the results

@@ -21,7 +21,15 @@ const selected = args.length ? PARTS.filter((p) => args.includes(p)) : PARTS;
 // runs (another `npm run build` in the same checkout), workers booted meanwhile fail to find
 // dist/plugin-worker.mjs and the figures mix two builds: detect it and say so.
 const DIST_FILES = ['../dist/index.js', '../dist/plugin-worker.mjs'].map((f) => new URL(f, import.meta.url));
-const distStamp = () => DIST_FILES.map((f) => { try { const s = statSync(f); return `${s.ino}:${s.mtimeMs}`; } catch { return 'missing'; } }).join(' ');
+const distStamp = () =>
+  DIST_FILES.map((f) => {
+    try {
+      const s = statSync(f);
+      return `${s.ino}:${s.mtimeMs}`;
+    } catch {
+      return 'missing';
+    }
+  }).join(' ');
 const distAtStart = distStamp();
 const iso = await import('../dist/index.js').catch((error) => {
   console.error('cannot import ../dist/index.js — run `npm run build` first (npm run bench does).');
@@ -34,9 +42,14 @@ function log(text = '') {
 }
 
 const started = performance.now();
-const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 const loadAtStart = load();
-console.log(`isoplug bench — ${selected.join(', ')} — Node ${ENV.node}, ${ENV.cpus} CPUs (${ENV.cpuModel}), ${ENV.platform}; load average ${loadAtStart}`);
+console.log(
+  `isoplug bench — ${selected.join(', ')} — Node ${ENV.node}, ${ENV.cpus} CPUs (${ENV.cpuModel}), ${ENV.platform}; load average ${loadAtStart}`,
+);
 const figures = [];
 const notes = [];
 for (const part of selected) {
@@ -60,14 +73,20 @@ progressClear();
 
 const runtimeMs = performance.now() - started;
 if (distStamp() !== distAtStart) {
-  notes.push('WARNING: dist/ was rebuilt while the bench ran (another build in this checkout): figures may mix two builds, and workers booted during the rebuild fail with MODULE_NOT_FOUND for dist/plugin-worker.mjs. Run the bench again when nothing else builds.');
+  notes.push(
+    'WARNING: dist/ was rebuilt while the bench ran (another build in this checkout): figures may mix two builds, and workers booted during the rebuild fail with MODULE_NOT_FOUND for dist/plugin-worker.mjs. Run the bench again when nothing else builds.',
+  );
   log(`\n${notes.at(-1)}`);
 }
-notes.push(`load average (1/5/15 min) at start ${loadAtStart}, at end ${load()} — above ${ENV.cpus} means other processes competed for the CPUs`);
+notes.push(
+  `load average (1/5/15 min) at start ${loadAtStart}, at end ${load()} — above ${ENV.cpus} means other processes competed for the CPUs`,
+);
 const fmtValue = (f) => (f.value === null ? 'n/a' : `${num(f.value)} ${f.unit}`);
 const fmtBaseline = (f) => {
   const peer = f.baseline ?? Object.keys(f.peers)[0];
-  return peer && f.peers[peer] !== undefined && f.peers[peer] !== null ? `${num(f.peers[peer])} ${f.unit} (${peer})` : '—';
+  return peer && f.peers[peer] !== undefined && f.peers[peer] !== null
+    ? `${num(f.peers[peer])} ${f.unit} (${peer})`
+    : '—';
 };
 const fmtRatio = (f) => {
   const peer = f.baseline ?? Object.keys(f.peers)[0];
@@ -77,7 +96,14 @@ if (figures.length) {
   log(
     formatTable(
       ['figure', 'isoplug', 'baseline', 'ratio', 'bar', 'result'],
-      figures.map((f) => [`${f.part}: ${f.name}`, fmtValue(f), fmtBaseline(f), fmtRatio(f), f.bar?.text ?? '—', verdictText(f)]),
+      figures.map((f) => [
+        `${f.part}: ${f.name}`,
+        fmtValue(f),
+        fmtBaseline(f),
+        fmtRatio(f),
+        f.bar?.text ?? '—',
+        verdictText(f),
+      ]),
       { title: `SUMMARY — ratio = isoplug ÷ baseline; PASS/MISS against the bar` },
     ),
   );
@@ -96,6 +122,8 @@ log(`\n${notes.at(-2)}`);
 log(hygiene);
 log(`wrote ${new URL(file).pathname.split('/').slice(-3).join('/')}; total runtime ${(runtimeMs / 1000).toFixed(1)} s`);
 setTimeout(() => {
-  console.error(`hygiene: FAILED — the process did not exit by itself within 10 s (active: ${process.getActiveResourcesInfo().join(', ')})`);
+  console.error(
+    `hygiene: FAILED — the process did not exit by itself within 10 s (active: ${process.getActiveResourcesInfo().join(', ')})`,
+  );
   process.exit(1);
 }, 10_000).unref();

@@ -20,7 +20,9 @@ const stale = await one.api.greet('late caller').catch((error) => error);
 log(`   a call on the stale handle: rejected ${stale.code}`);
 for (const reply of await Promise.all(inFlight)) log('   in-flight call finished on v1:', reply);
 const report = await closing;
-log(`   v1 closed: drained=${report.drained}, calls in flight at close=${report.inFlightAtClose}, worker terminated=${report.terminated}, ${report.durationMs.toFixed(0)} ms`);
+log(
+  `   v1 closed: drained=${report.drained}, calls in flight at close=${report.inFlightAtClose}, worker terminated=${report.terminated}, ${report.durationMs.toFixed(0)} ms`,
+);
 await two.close();
 
 log('3. A hot swap under load: 32 callers, 20 swaps between v1 and v2');

@@ -19,7 +19,9 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: npm run soak -- [--repeats N (default 50)] [--rows F2,C3,…] [--duration SECONDS: repeat rounds of 5 until then]');
+  console.log(
+    'usage: npm run soak -- [--repeats N (default 50)] [--rows F2,C3,…] [--duration SECONDS: repeat rounds of 5 until then]',
+  );
   process.exit(0);
 }
 const repeats = Number(values.repeats);
@@ -39,12 +41,23 @@ const rounds = [];
 const perRound = duration === undefined ? repeats : 5;
 do {
   const out = mkdtempSync(join(tmpdir(), 'isoplug-soak-'));
-  process.stderr.write(`soak: round ${rounds.length + 1}, ${perRound} repetitions per test${values.rows ? ` (rows ${values.rows})` : ''}…\n`);
-  const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.soak.config.ts', '--reporter=dot'], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, ISOPLUG_SOAK_REPEATS: String(perRound), ISOPLUG_SOAK_ROWS: values.rows, ISOPLUG_SOAK_OUT: out },
-  });
+  process.stderr.write(
+    `soak: round ${rounds.length + 1}, ${perRound} repetitions per test${values.rows ? ` (rows ${values.rows})` : ''}…\n`,
+  );
+  const run = spawnSync(
+    process.execPath,
+    ['node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.soak.config.ts', '--reporter=dot'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        ISOPLUG_SOAK_REPEATS: String(perRound),
+        ISOPLUG_SOAK_ROWS: values.rows,
+        ISOPLUG_SOAK_OUT: out,
+      },
+    },
+  );
   const records = readdirSync(out).map((name) => JSON.parse(readFileSync(join(out, name), 'utf8')));
   rmSync(out, { recursive: true, force: true });
   rounds.push({ exitCode: run.status, records });
@@ -72,11 +85,25 @@ const lostCalls = background.issued - background.resolved - background.rejectedC
 const table = [...rows.values()].sort((a, b) => a.row.localeCompare(b.row, 'en', { numeric: true }));
 console.log('\nrow   tries  pass  fail  hang  leftover');
 for (const r of table) {
-  console.log(`${r.row.padEnd(5)} ${String(r.tries).padStart(5)} ${String(r.pass).padStart(5)} ${String(r.fail).padStart(5)} ${String(r.hang).padStart(5)} ${String(r.leftover).padStart(9)}`);
+  console.log(
+    `${r.row.padEnd(5)} ${String(r.tries).padStart(5)} ${String(r.pass).padStart(5)} ${String(r.fail).padStart(5)} ${String(r.hang).padStart(5)} ${String(r.leftover).padStart(9)}`,
+  );
 }
-const totals = table.reduce((t, r) => ({ tries: t.tries + r.tries, fail: t.fail + r.fail, hang: t.hang + r.hang, leftover: t.leftover + r.leftover }), { tries: 0, fail: 0, hang: 0, leftover: 0 });
-console.log(`\n${totals.tries} tries over ${table.length} rows: ${totals.fail} failed, ${totals.hang} hangs, ${totals.leftover} leftovers, ${hostCrashes} host crashes`);
-console.log(`background calls: ${background.issued} issued, ${background.resolved} resolved, ${background.rejectedCoded} rejected with a code, ${background.rejectedUncoded} rejected without, ${lostCalls} lost`);
+const totals = table.reduce(
+  (t, r) => ({
+    tries: t.tries + r.tries,
+    fail: t.fail + r.fail,
+    hang: t.hang + r.hang,
+    leftover: t.leftover + r.leftover,
+  }),
+  { tries: 0, fail: 0, hang: 0, leftover: 0 },
+);
+console.log(
+  `\n${totals.tries} tries over ${table.length} rows: ${totals.fail} failed, ${totals.hang} hangs, ${totals.leftover} leftovers, ${hostCrashes} host crashes`,
+);
+console.log(
+  `background calls: ${background.issued} issued, ${background.resolved} resolved, ${background.rejectedCoded} rejected with a code, ${background.rejectedUncoded} rejected without, ${lostCalls} lost`,
+);
 
 const result = {
   date: new Date().toISOString(),
@@ -90,5 +117,7 @@ const result = {
 };
 mkdirSync(new URL('bench/results/', root), { recursive: true });
 writeFileSync(new URL('bench/results/soak.json', root), `${JSON.stringify(result, null, 2)}\n`);
-const clean = totals.fail + totals.hang + totals.leftover + hostCrashes + lostCalls + background.rejectedUncoded === 0 && rounds.every((r) => r.exitCode === 0);
+const clean =
+  totals.fail + totals.hang + totals.leftover + hostCrashes + lostCalls + background.rejectedUncoded === 0 &&
+  rounds.every((r) => r.exitCode === 0);
 process.exit(clean ? 0 : 1);

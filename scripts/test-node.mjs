@@ -53,12 +53,17 @@ function installNode(major) {
   const cache = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'isoplug', `node-${major}`);
   const pkg = `node-${process.platform}-${process.arch}`;
   const bin = join(cache, 'node_modules', pkg, 'bin', 'node');
-  const works = () => existsSync(bin) && spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.startsWith(`v${major}.`);
+  const works = () =>
+    existsSync(bin) && spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.startsWith(`v${major}.`);
   if (works()) return bin;
   console.log(`== node ${major}: installing ${pkg}@${major} into ${cache}`);
   rmSync(cache, { recursive: true, force: true });
   mkdirSync(cache, { recursive: true });
-  run('npm', ['install', '--prefix', cache, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${pkg}@${major}`], { cwd: cache });
+  run(
+    'npm',
+    ['install', '--prefix', cache, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${pkg}@${major}`],
+    { cwd: cache },
+  );
   if (!works()) fail(`${bin} is not a working Node ${major}`);
   return bin;
 }

@@ -36,7 +36,10 @@ export type PluginApi<T> = { readonly [K in MethodName<T>]: RemoteMethod<T[K]> }
 
 /** Call by name, typed when `T` is known. */
 export interface CallByName<T> {
-  <K extends MethodName<T>>(name: K, ...args: Parameters<Extract<T[K], AnyFunction>>): Promise<Awaited<ReturnType<Extract<T[K], AnyFunction>>>>;
+  <K extends MethodName<T>>(
+    name: K,
+    ...args: Parameters<Extract<T[K], AnyFunction>>
+  ): Promise<Awaited<ReturnType<Extract<T[K], AnyFunction>>>>;
 }
 
 /**
@@ -44,7 +47,10 @@ export interface CallByName<T> {
  * (unknown names reject `ERR_PLUGIN_NO_METHOD` when called), except `then`, which is undefined so that
  * awaiting `api` itself does not hang.
  */
-export function createApi<T>(methods: ReadonlySet<string>, invoke: (method: string, args: unknown[]) => Promise<unknown>): PluginApi<T> {
+export function createApi<T>(
+  methods: ReadonlySet<string>,
+  invoke: (method: string, args: unknown[]) => Promise<unknown>,
+): PluginApi<T> {
   const cache = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   const method = (name: string) => {
     let fn = cache.get(name);
@@ -60,7 +66,9 @@ export function createApi<T>(methods: ReadonlySet<string>, invoke: (method: stri
     has: (_t, prop) => typeof prop === 'string' && methods.has(prop),
     ownKeys: () => [...methods],
     getOwnPropertyDescriptor: (_t, prop) =>
-      typeof prop === 'string' && methods.has(prop) ? { value: method(prop), enumerable: true, configurable: true, writable: false } : undefined,
+      typeof prop === 'string' && methods.has(prop)
+        ? { value: method(prop), enumerable: true, configurable: true, writable: false }
+        : undefined,
     set: () => false,
     defineProperty: () => false,
     deleteProperty: () => false,

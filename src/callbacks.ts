@@ -25,7 +25,10 @@ function allowed(data: ComlinkMessage): boolean {
   if (data.type === 'RELEASE') return true;
   if (data.type !== 'APPLY' || !Array.isArray(data.path) || data.path.length !== 0) return false;
   const args = data.argumentList;
-  return Array.isArray(args) && args.every((a) => a !== null && typeof a === 'object' && (a as { type?: unknown }).type === 'RAW');
+  return (
+    Array.isArray(args) &&
+    args.every((a) => a !== null && typeof a === 'object' && (a as { type?: unknown }).type === 'RAW')
+  );
 }
 
 const DENIED = 'only calling the callback with cloneable arguments is allowed';

@@ -45,15 +45,18 @@ function isErrorLike(value: unknown): value is Error {
 }
 
 function describe(value: unknown): string {
-  return safe(() => {
-    if (typeof value === 'string') return value;
-    if (typeof value === 'symbol') return value.toString();
-    if (typeof value === 'object' && value !== null) {
-      const json = JSON.stringify(value);
-      return json === undefined ? Object.prototype.toString.call(value) : json.slice(0, 1000);
-    }
-    return String(value);
-  }, safe(() => Object.prototype.toString.call(value), '[object Object]'));
+  return safe(
+    () => {
+      if (typeof value === 'string') return value;
+      if (typeof value === 'symbol') return value.toString();
+      if (typeof value === 'object' && value !== null) {
+        const json = JSON.stringify(value);
+        return json === undefined ? Object.prototype.toString.call(value) : json.slice(0, 1000);
+      }
+      return String(value);
+    },
+    safe(() => Object.prototype.toString.call(value), '[object Object]'),
+  );
 }
 
 function isPrimitive(value: unknown): boolean {
@@ -138,5 +141,9 @@ export function unpack(p: Pack, onValue: (v: ValuePack) => Error): Error {
 
 function unpackCause(p: Pack): unknown {
   // A non-Error cause stays the plain value it was (a primitive), or its description.
-  return p.kind === 'value' ? (p.value !== undefined || p.type === 'undefined' ? p.value : p.text) : unpack(p, () => new Error());
+  return p.kind === 'value'
+    ? p.value !== undefined || p.type === 'undefined'
+      ? p.value
+      : p.text
+    : unpack(p, () => new Error());
 }

@@ -138,7 +138,10 @@ export class PluginPayloadTooLargeError extends PluginError {
   readonly code = 'ERR_PLUGIN_PAYLOAD_TOO_LARGE' as const;
   readonly direction: 'argument' | 'result';
   readonly limitBytes: number | undefined;
-  constructor(message: string, context: PluginErrorContext & { direction: 'argument' | 'result'; limitBytes: number | undefined }) {
+  constructor(
+    message: string,
+    context: PluginErrorContext & { direction: 'argument' | 'result'; limitBytes: number | undefined },
+  ) {
     super(message, context);
     this.direction = context.direction;
     this.limitBytes = context.limitBytes;

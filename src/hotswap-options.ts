@@ -1,6 +1,13 @@
 import type { PluginApi } from './api.js';
 import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
-import { DEFAULTS, duration, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
+import {
+  DEFAULTS,
+  duration,
+  resolveLoadOptions,
+  typeName,
+  type LoadOptions,
+  type ResolvedLoadOptions,
+} from './options.js';
 import type { Plugin } from './plugin.js';
 
 /** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
@@ -118,36 +125,46 @@ export const HOTSWAP_DEFAULTS = Object.freeze({
 });
 
 const SWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'healthCheckTimeoutMs']);
-const HOTSWAP_KEYS: ReadonlySet<string> = new Set(['healthCheck', 'healthCheckTimeoutMs', 'drainTimeoutMs', 'retain', 'restart', 'standby']);
+const HOTSWAP_KEYS: ReadonlySet<string> = new Set([
+  'healthCheck',
+  'healthCheckTimeoutMs',
+  'drainTimeoutMs',
+  'retain',
+  'restart',
+  'standby',
+]);
 
 function without(options: object | undefined, keys: ReadonlySet<string>): LoadOptions {
   const load: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options ?? {})) if (!keys.has(key)) load[key] = value;
-  return load as LoadOptions;
+  return load;
 }
 
 function healthCheck(option: string, value: unknown): HealthCheck | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new PluginOptionTypeError(option, 'expected a function');
+  if (value !== undefined && typeof value !== 'function')
+    throw new PluginOptionTypeError(option, 'expected a function');
   return value as HealthCheck | undefined;
 }
 
 function count(option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new PluginOptionTypeError(option, `expected an integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
   if (value < min) throw new PluginOptionRangeError(option, `expected an integer ≥ ${min}, got ${value}`);
   return value;
 }
 
 function flag(option: string, value: unknown): boolean {
   if (value === undefined) return HOTSWAP_DEFAULTS.standby;
-  if (typeof value !== 'boolean') throw new PluginOptionTypeError(option, `expected a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw new PluginOptionTypeError(option, `expected a boolean, got ${typeName(value)}`);
   return value;
 }
 
 function restartPolicy(value: unknown): ResolvedRestart | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return HOTSWAP_DEFAULTS.restart;
-  if (value === null || typeof value !== 'object') throw new PluginOptionTypeError('options.restart', 'expected a boolean or a policy object');
+  if (value === null || typeof value !== 'object')
+    throw new PluginOptionTypeError('options.restart', 'expected a boolean or a policy object');
   const p = value as Record<string, unknown>;
   for (const key of Object.keys(p)) {
     if (!(key in HOTSWAP_DEFAULTS.restart)) throw new PluginOptionTypeError(`options.restart.${key}`, 'unknown option');
@@ -171,14 +188,22 @@ export function resolveHotSwapOptions(options: unknown): ResolvedHotSwapOptions 
     drainTimeoutMs: duration('options.drainTimeoutMs', o['drainTimeoutMs'], HOTSWAP_DEFAULTS.drainTimeoutMs),
     retain: count('options.retain', o['retain'], HOTSWAP_DEFAULTS.retain, 0),
     healthCheck: healthCheck('options.healthCheck', o['healthCheck']),
-    healthCheckTimeoutMs: duration('options.healthCheckTimeoutMs', o['healthCheckTimeoutMs'], HOTSWAP_DEFAULTS.healthCheckTimeoutMs),
+    healthCheckTimeoutMs: duration(
+      'options.healthCheckTimeoutMs',
+      o['healthCheckTimeoutMs'],
+      HOTSWAP_DEFAULTS.healthCheckTimeoutMs,
+    ),
     restart: restartPolicy(o['restart']),
     standby: flag('options.standby', o['standby']),
   };
 }
 
 /** Validates `swap()` options. */
-export function resolveSwapOptions(options: unknown): { load: LoadOptions; healthCheck: HealthCheck | undefined; healthCheckTimeoutMs: number | undefined } {
+export function resolveSwapOptions(options: unknown): {
+  load: LoadOptions;
+  healthCheck: HealthCheck | undefined;
+  healthCheckTimeoutMs: number | undefined;
+} {
   resolveLoadOptions(options, SWAP_KEYS);
   const o = (options ?? {}) as Record<string, unknown>;
   const timeout = o['healthCheckTimeoutMs'];

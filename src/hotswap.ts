@@ -19,11 +19,40 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
-import { PluginAbortedError, PluginClosedError, PluginCrashedError, PluginTimeoutError, SwapFailedError, SwapSupersededError } from './errors.js';
-import { resolveHotSwapOptions, resolveSwapOptions, type HealthCheck, type HotSwapOptions, type ResolvedHotSwapOptions, type SwapOptions } from './hotswap-options.js';
+import {
+  PluginAbortedError,
+  PluginClosedError,
+  PluginCrashedError,
+  PluginTimeoutError,
+  SwapFailedError,
+  SwapSupersededError,
+} from './errors.js';
+import {
+  resolveHotSwapOptions,
+  resolveSwapOptions,
+  type HealthCheck,
+  type HotSwapOptions,
+  type ResolvedHotSwapOptions,
+  type SwapOptions,
+} from './hotswap-options.js';
 import { loadResolved } from './load.js';
-import { DEFAULTS, resolveCallOptions, resolveLoadOptions, timerDelay, type CallOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
-import { kInvoke, kSilentExit, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
+import {
+  DEFAULTS,
+  resolveCallOptions,
+  resolveLoadOptions,
+  timerDelay,
+  type CallOptions,
+  type LoadOptions,
+  type ResolvedLoadOptions,
+} from './options.js';
+import {
+  kInvoke,
+  kSilentExit,
+  type CloseReport,
+  type Plugin,
+  type PluginCallView,
+  type PluginStats,
+} from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { sameSpawn, spawnThreads, type Thread } from './thread.js';
 import { emitSafely } from './events.js';
@@ -132,7 +161,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 
   /** Boots a standby for the next swap, when the option asks for one and none is waiting. */
   #replenish(): void {
-    if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed') return;
+    if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed')
+      return;
     const spawn = this.#options.resolvedLoad;
     try {
       this.#standby = spawnThreads(spawn, spawn.threads);
@@ -144,7 +174,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   /** The standby, when it can run a version loaded with `load`; it is then this version's, and no longer the hot swap's. */
   #takeStandby(load: ResolvedLoadOptions): readonly Thread[] | undefined {
     const standby = this.#standby;
-    if (standby === undefined || standby.length !== load.threads || !sameSpawn(standby[0]!.spawn, load)) return undefined;
+    if (standby === undefined || standby.length !== load.threads || !sameSpawn(standby[0]!.spawn, load))
+      return undefined;
     this.#standby = undefined;
     if (standby.some((thread) => thread.gone)) {
       for (const thread of standby) void thread.terminate(DEFAULTS.terminateTimeoutMs);
@@ -176,7 +207,12 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 
   /** The current version and the ones still draining, with their counters. */
   get versions(): VersionInfo[] {
-    const info = (plugin: Plugin<T>, role: VersionInfo['role']): VersionInfo => ({ version: plugin.version, role, state: plugin.state, stats: plugin.stats });
+    const info = (plugin: Plugin<T>, role: VersionInfo['role']): VersionInfo => ({
+      version: plugin.version,
+      role,
+      state: plugin.state,
+      stats: plugin.stats,
+    });
     return [info(this.#current, 'current'), ...[...this.#draining].map((p) => info(p, 'draining'))];
   }
 
@@ -207,7 +243,13 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
           }),
         );
       default:
-        return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; ${method}() refused`, { pluginName: this.#current.name, version: this.#current.version, method }));
+        return Promise.reject(
+          new PluginClosedError(`hot swap is ${this.#state}; ${method}() refused`, {
+            pluginName: this.#current.name,
+            version: this.#current.version,
+            method,
+          }),
+        );
     }
   }
 
@@ -218,7 +260,10 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #afterRestart(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
     const signal = options?.signal;
     const context = { pluginName: this.#current.name, version: this.#current.version, method };
-    if (signal?.aborted) return Promise.reject(new PluginAbortedError(`${method}() aborted before it started`, { ...context, cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(
+        new PluginAbortedError(`${method}() aborted before it started`, { ...context, cause: signal.reason }),
+      );
     const timeoutMs = options?.timeoutMs ?? this.#options.load.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
     const deadline = performance.now() + timeoutMs;
     return new Promise((resolve, reject) => {
@@ -229,14 +274,24 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       };
       const onAbort = () => {
         done();
-        reject(new PluginAbortedError(`${method}() aborted while the plugin restarted`, { ...context, cause: signal?.reason }));
+        reject(
+          new PluginAbortedError(`${method}() aborted while the plugin restarted`, {
+            ...context,
+            cause: signal?.reason,
+          }),
+        );
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const delay = timerDelay(timeoutMs);
       if (delay !== undefined) {
         timer = setTimeout(() => {
           done();
-          reject(new PluginTimeoutError(`${method}() timed out after ${timeoutMs} ms while the plugin restarted`, { ...context, timeoutMs }));
+          reject(
+            new PluginTimeoutError(`${method}() timed out after ${timeoutMs} ms while the plugin restarted`, {
+              ...context,
+              timeoutMs,
+            }),
+          );
         }, delay);
       }
       void (this.#recovered ?? Promise.resolve()).then(() => {
@@ -276,18 +331,38 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     // The hot swap's load options carry over (timeouts, limits, env, data…); the version label does not.
     const { version: _label, ...inherited } = this.#options.load;
     const healthCheckTimeoutMs = resolved.healthCheckTimeoutMs ?? this.#options.healthCheckTimeoutMs;
-    return this.#enqueue(specifier, { ...inherited, ...resolved.load }, resolved.healthCheck ?? this.#options.healthCheck, healthCheckTimeoutMs, 'swap');
+    return this.#enqueue(
+      specifier,
+      { ...inherited, ...resolved.load },
+      resolved.healthCheck ?? this.#options.healthCheck,
+      healthCheckTimeoutMs,
+      'swap',
+    );
   }
 
-  #enqueue(specifier: PluginSpecifier, load: LoadOptions, healthCheck: HealthCheck | undefined, healthCheckTimeoutMs: number, reason: Request['reason']): Promise<SwapReport> {
+  #enqueue(
+    specifier: PluginSpecifier,
+    load: LoadOptions,
+    healthCheck: HealthCheck | undefined,
+    healthCheckTimeoutMs: number,
+    reason: Request['reason'],
+  ): Promise<SwapReport> {
     if (this.#state === 'closing' || this.#state === 'closed') {
-      return Promise.reject(new PluginClosedError(`hot swap is ${this.#state}; swap refused`, { pluginName: this.#current.name, version: this.#current.version }));
+      return Promise.reject(
+        new PluginClosedError(`hot swap is ${this.#state}; swap refused`, {
+          pluginName: this.#current.name,
+          version: this.#current.version,
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
       const superseded = this.#waiting;
       this.#waiting = { specifier, load, healthCheck, healthCheckTimeoutMs, reason, resolve, reject };
       superseded?.reject(
-        new SwapSupersededError(`a later swap replaced this one before it started`, { pluginName: this.#current.name, version: this.#current.version }),
+        new SwapSupersededError(`a later swap replaced this one before it started`, {
+          pluginName: this.#current.name,
+          version: this.#current.version,
+        }),
       );
       if (!this.#running) this.#pumping = this.#pump();
     });
@@ -313,7 +388,12 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   async #run(request: Request): Promise<void> {
     if (request.reason === 'restart' && this.#state !== 'restarting') {
       // A swap already replaced the crashed version.
-      return request.reject(new SwapSupersededError('a swap replaced the crashed version before the restart', { pluginName: this.#current.name, version: this.#current.version }));
+      return request.reject(
+        new SwapSupersededError('a swap replaced the crashed version before the restart', {
+          pluginName: this.#current.name,
+          version: this.#current.version,
+        }),
+      );
     }
     const from = this.#current;
     const started = performance.now();
@@ -329,7 +409,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     } catch (cause) {
       // A standby can die before the host sees its exit: then it is taken, and the version fails on it
       // without having started. Once, on fresh workers.
-      if (!standby || (cause as { [kSilentExit]?: true })[kSilentExit] !== true) return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
+      if (!standby || (cause as { [kSilentExit]?: true })[kSilentExit] !== true)
+        return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
       standby = false;
       try {
         next = await loadResolved<T>(request.specifier, load);
@@ -353,7 +434,12 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       }
       if (this.#state === 'closing' || this.#state === 'closed') {
         await next.destroy();
-        return request.reject(new PluginClosedError('hot swap closed while the new version was loading', { pluginName: next.name, version: next.version }));
+        return request.reject(
+          new PluginClosedError('hot swap closed while the new version was loading', {
+            pluginName: next.name,
+            version: next.version,
+          }),
+        );
       }
       if (next.state !== 'ready') {
         await next.destroy();
@@ -378,13 +464,24 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     for (const method of next.methods) this.#methods.add(method);
     const switchMs = performance.now() - switchStarted;
     const drainStarted = performance.now();
-    void retiring.then((close) => request.resolve({ from: from.version, to: next.version, loadMs, switchMs, drainMs: performance.now() - drainStarted, close, standby }));
+    void retiring.then((close) =>
+      request.resolve({
+        from: from.version,
+        to: next.version,
+        loadMs,
+        switchMs,
+        drainMs: performance.now() - drainStarted,
+        close,
+        standby,
+      }),
+    );
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.
     if (this.#shuttingDown()) return;
     this.#setState('ready');
     this.#onRecovered?.();
     emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
-    if (request.reason === 'restart') emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.length });
+    if (request.reason === 'restart')
+      emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.length });
   }
 
   /** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
@@ -394,7 +491,11 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       const verdict = await Promise.race([
         Promise.resolve().then(() => healthCheck(next.api, next)),
         limit.promise.then(() => {
-          throw new PluginTimeoutError(`health check did not settle within ${timeoutMs} ms`, { pluginName: next.name, version: next.version, timeoutMs });
+          throw new PluginTimeoutError(`health check did not settle within ${timeoutMs} ms`, {
+            pluginName: next.name,
+            version: next.version,
+            timeoutMs,
+          });
         }),
       ]);
       return verdict === false ? undefined : true;
@@ -406,7 +507,13 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   }
 
   #failed(request: Request, message: string, cause: unknown): void {
-    request.reject(new SwapFailedError(`swap failed: ${message}`, { pluginName: this.#current.name, version: this.#current.version, cause }));
+    request.reject(
+      new SwapFailedError(`swap failed: ${message}`, {
+        pluginName: this.#current.name,
+        version: this.#current.version,
+        cause,
+      }),
+    );
     if (request.reason === 'restart') {
       this.#failedBoots++;
       this.#crashed(cause instanceof PluginCrashedError ? cause : this.#lastCrash);
@@ -481,8 +588,15 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     if (this.#closing) return this.#closing;
     this.#setState('closing');
     this.#onRecovered?.();
-    this.#waiting?.reject(new PluginClosedError('hot swap closed before this swap started', { pluginName: this.#current.name, version: this.#current.version }));
-    void this.#candidate?.destroy(new PluginClosedError('hot swap closed during the health check', { pluginName: this.#current.name }));
+    this.#waiting?.reject(
+      new PluginClosedError('hot swap closed before this swap started', {
+        pluginName: this.#current.name,
+        version: this.#current.version,
+      }),
+    );
+    void this.#candidate?.destroy(
+      new PluginClosedError('hot swap closed during the health check', { pluginName: this.#current.name }),
+    );
     this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
@@ -512,7 +626,10 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
  * next. Rejects like `loadPlugin()` when the first version cannot be loaded.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function createHotSwap<T = Record<string, any>>(specifier: PluginSpecifier, options?: HotSwapOptions<T>): Promise<HotSwap<T>> {
+export async function createHotSwap<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  options?: HotSwapOptions<T>,
+): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
   const first = await loadResolved<T>(specifier, resolved.resolvedLoad);
   return new HotSwap<T>(first, specifier, resolved);

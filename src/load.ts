@@ -19,7 +19,10 @@ import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
  * await plugin.close();
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function loadPlugin<T = Record<string, any>>(specifier: PluginSpecifier, options?: LoadOptions): Promise<Plugin<T>> {
+export async function loadPlugin<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  options?: LoadOptions,
+): Promise<Plugin<T>> {
   return loadResolved<T>(specifier, resolveLoadOptions(options));
 }
 
@@ -37,21 +40,33 @@ export async function loadResolved<T = Record<string, any>>(
   try {
     path = specifierPath(specifier);
   } catch (error) {
-    throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+    throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, {
+      cause: error,
+      pluginName: resolved.name,
+      version: resolved.version,
+    });
   }
   // The workers boot while the module file is read and hashed: a thread takes far longer to boot.
   let threads: readonly Thread[];
   try {
     threads = standby?.() ?? spawnThreads(resolved, resolved.threads);
   } catch (error) {
-    throw new PluginLoadError(`cannot start a worker for ${path}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+    throw new PluginLoadError(`cannot start a worker for ${path}`, {
+      cause: error,
+      pluginName: resolved.name,
+      version: resolved.version,
+    });
   }
   let module;
   try {
     module = await readModule(path);
   } catch (error) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-    throw new PluginLoadError(`cannot read plugin module ${path}`, { cause: error, pluginName: resolved.name, version: resolved.version });
+    throw new PluginLoadError(`cannot read plugin module ${path}`, {
+      cause: error,
+      pluginName: resolved.name,
+      version: resolved.version,
+    });
   }
   const plugin = new Plugin<T>(pluginToken, module, resolved, threads);
   await plugin[pluginToken](resolved.readyTimeoutMs, {

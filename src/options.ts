@@ -120,10 +120,15 @@ export const DEFAULTS = Object.freeze({
 /** `setTimeout` cannot wait longer than this; larger finite values are clamped by us, not by Node. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function typeName(value: unknown): string {
+/** How an option's bad value is named in an error message. */
+export function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return `symbol ${value.description ?? ''}`;
+  if (typeof value === 'object') return 'an object';
+  const primitive = value as string | number | boolean | bigint | undefined;
+  return `${typeof value} ${String(primitive)}`;
 }
 
 /** A duration: a non-negative number, `Infinity` allowed where `infinite` is true. */
@@ -133,7 +138,10 @@ export function duration(option: string, value: unknown, fallback: number, infin
     throw new PluginOptionTypeError(option, `expected a number of milliseconds, got ${typeName(value)}`);
   }
   if (value < 0 || (!infinite && !Number.isFinite(value))) {
-    throw new PluginOptionRangeError(option, `expected ${infinite ? 'a non-negative number or Infinity' : 'a finite non-negative number'}, got ${value}`);
+    throw new PluginOptionRangeError(
+      option,
+      `expected ${infinite ? 'a non-negative number or Infinity' : 'a finite non-negative number'}, got ${value}`,
+    );
   }
   return value;
 }
@@ -159,7 +167,12 @@ function plainObject(option: string, value: unknown): Record<string, unknown> | 
   return value as Record<string, unknown>;
 }
 
-const RESOURCE_LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+const RESOURCE_LIMIT_KEYS = [
+  'maxOldGenerationSizeMb',
+  'maxYoungGenerationSizeMb',
+  'codeRangeSizeMb',
+  'stackSizeMb',
+] as const;
 
 export interface ResolvedLoadOptions {
   readonly data: unknown;
@@ -175,19 +188,33 @@ export interface ResolvedLoadOptions {
   readonly threads: number;
 }
 
-const LOAD_KEYS = new Set(['data', 'version', 'name', 'callTimeoutMs', 'readyTimeoutMs', 'resourceLimits', 'env', 'execArgv', 'maxPayloadBytes', 'maxArrayBufferMb', 'threads']);
+const LOAD_KEYS = new Set([
+  'data',
+  'version',
+  'name',
+  'callTimeoutMs',
+  'readyTimeoutMs',
+  'resourceLimits',
+  'env',
+  'execArgv',
+  'maxPayloadBytes',
+  'maxArrayBufferMb',
+  'threads',
+]);
 
 /** A positive size, or undefined (Infinity also means no limit). */
 function size(option: string, value: unknown): number | undefined {
   if (value === undefined || value === Infinity) return undefined;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError(option, `expected a number, got ${typeName(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new PluginOptionTypeError(option, `expected a number, got ${typeName(value)}`);
   if (!(value > 0)) throw new PluginOptionRangeError(option, `expected a positive number, got ${value}`);
   return value;
 }
 
 function threadCount(option: string, value: unknown): number {
   if (value === undefined) return DEFAULTS.threads;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
   if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
     throw new PluginOptionRangeError(option, `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);
   }
@@ -195,10 +222,15 @@ function threadCount(option: string, value: unknown): number {
 }
 
 /** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
-export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<string>, prefix = 'options'): ResolvedLoadOptions {
+export function resolveLoadOptions(
+  options: unknown,
+  extraKeys?: ReadonlySet<string>,
+  prefix = 'options',
+): ResolvedLoadOptions {
   const o = plainObject(prefix, options) ?? {};
   for (const key of Object.keys(o)) {
-    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key)) throw new PluginOptionTypeError(`${prefix}.${key}`, 'unknown option');
+    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key))
+      throw new PluginOptionTypeError(`${prefix}.${key}`, 'unknown option');
   }
   const limits = plainObject(`${prefix}.resourceLimits`, o['resourceLimits']);
   if (limits) {
@@ -208,7 +240,10 @@ export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<str
       }
       const value = limits[key];
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw new PluginOptionRangeError(`${prefix}.resourceLimits.${key}`, `expected a positive number of MB, got ${typeName(value)}`);
+        throw new PluginOptionRangeError(
+          `${prefix}.resourceLimits.${key}`,
+          `expected a positive number of MB, got ${typeName(value)}`,
+        );
       }
     }
   }
@@ -230,9 +265,9 @@ export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<str
     name: optionalString(`${prefix}.name`, o['name']),
     callTimeoutMs: duration(`${prefix}.callTimeoutMs`, o['callTimeoutMs'], DEFAULTS.callTimeoutMs),
     readyTimeoutMs: duration(`${prefix}.readyTimeoutMs`, o['readyTimeoutMs'], DEFAULTS.readyTimeoutMs, false),
-    resourceLimits: limits as ResourceLimits | undefined,
+    resourceLimits: limits,
     env: env as Record<string, string | undefined> | undefined,
-    execArgv: (execArgv as string[] | undefined) ?? [],
+    execArgv: execArgv ?? [],
     maxPayloadBytes: size(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
     maxArrayBufferMb: size(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
     threads: threadCount(`${prefix}.threads`, o['threads']),
@@ -243,7 +278,8 @@ export function resolveLoadOptions(options: unknown, extraKeys?: ReadonlySet<str
 export function resolveCallOptions(options: unknown): CallOptions {
   const o = plainObject('callOptions', options) ?? {};
   for (const key of Object.keys(o)) {
-    if (key !== 'timeoutMs' && key !== 'signal' && key !== 'transfer') throw new PluginOptionTypeError(`callOptions.${key}`, 'unknown option');
+    if (key !== 'timeoutMs' && key !== 'signal' && key !== 'transfer')
+      throw new PluginOptionTypeError(`callOptions.${key}`, 'unknown option');
   }
   const signal = o['signal'];
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -265,10 +301,16 @@ export function resolveCallOptions(options: unknown): CallOptions {
 export function resolveCloseOptions(options: unknown): Required<CloseOptions> {
   const o = plainObject('closeOptions', options) ?? {};
   for (const key of Object.keys(o)) {
-    if (key !== 'timeoutMs' && key !== 'terminateTimeoutMs') throw new PluginOptionTypeError(`closeOptions.${key}`, 'unknown option');
+    if (key !== 'timeoutMs' && key !== 'terminateTimeoutMs')
+      throw new PluginOptionTypeError(`closeOptions.${key}`, 'unknown option');
   }
   return {
     timeoutMs: duration('closeOptions.timeoutMs', o['timeoutMs'], DEFAULTS.closeTimeoutMs),
-    terminateTimeoutMs: duration('closeOptions.terminateTimeoutMs', o['terminateTimeoutMs'], DEFAULTS.terminateTimeoutMs, false),
+    terminateTimeoutMs: duration(
+      'closeOptions.terminateTimeoutMs',
+      o['terminateTimeoutMs'],
+      DEFAULTS.terminateTimeoutMs,
+      false,
+    ),
   };
 }

@@ -35,8 +35,24 @@ import {
 import { emitSafely } from './events.js';
 import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
-import { resolveCallOptions, resolveCloseOptions, timerDelay, DEFAULTS, type CallOptions, type CloseOptions, type ResolvedLoadOptions } from './options.js';
-import { REPLY_SLOTS, Tag, type ErrReply, type LoadFailedMessage, type LoadMessage, type ReadyMessage, type WorkerMessage } from './protocol.js';
+import {
+  resolveCallOptions,
+  resolveCloseOptions,
+  timerDelay,
+  DEFAULTS,
+  type CallOptions,
+  type CloseOptions,
+  type ResolvedLoadOptions,
+} from './options.js';
+import {
+  REPLY_SLOTS,
+  Tag,
+  type ErrReply,
+  type LoadFailedMessage,
+  type LoadMessage,
+  type ReadyMessage,
+  type WorkerMessage,
+} from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
@@ -152,7 +168,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #freeing: { pending: Set<Thread>; error: Pack | undefined; done: (error: Pack | undefined) => void } | undefined;
 
   /** @internal Use `loadPlugin()`. `threads`: the spawned workers the version runs on (new, or a hot swap's standby). */
-  constructor(token: typeof internal, module: ResolvedModule, options: ResolvedLoadOptions, threads: readonly Thread[]) {
+  constructor(
+    token: typeof internal,
+    module: ResolvedModule,
+    options: ResolvedLoadOptions,
+    threads: readonly Thread[],
+  ) {
     super();
     if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
     this.name = options.name ?? module.name;
@@ -166,7 +187,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
       abort: (call) => {
         this.#abandon(call);
-        call.reject(new PluginAbortedError(`${call.method}() aborted`, this.#context(call.method, call.signal?.reason)));
+        call.reject(
+          new PluginAbortedError(`${call.method}() aborted`, this.#context(call.method, call.signal?.reason)),
+        );
       },
       expire: (call) => {
         this.#abandon(call);
@@ -228,8 +251,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   /** Calls a method by name. Unknown or reserved names reject `ERR_PLUGIN_NO_METHOD` without reaching the worker. */
-  call: CallByName<T> = ((name: string, ...args: unknown[]) =>
-    this.#invoke(name, args, undefined)) as CallByName<T>;
+  call: CallByName<T> = ((name: string, ...args: unknown[]) => this.#invoke(name, args, undefined)) as CallByName<T>;
 
   /**
    * Per-call options: `plugin.with({ timeoutMs, signal, transfer }).api.method(...)` or `.call(name, ...)`.
@@ -273,20 +295,33 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
           state: 'crashed',
         });
       case 'destroyed':
-        return new PluginDestroyedError(`plugin ${this.name}@${this.version} was destroyed; ${method}() refused`, this.#context(method, this.#destroyReason));
+        return new PluginDestroyedError(
+          `plugin ${this.name}@${this.version} was destroyed; ${method}() refused`,
+          this.#context(method, this.#destroyReason),
+        );
       default:
-        return new PluginClosedError(`plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`, this.#context(method));
+        return new PluginClosedError(
+          `plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`,
+          this.#context(method),
+        );
     }
   }
 
   #invoke(method: string, args: unknown[], options: CallOptions | undefined, hook = false): Promise<unknown> {
     if (this.#state !== 'ready') return Promise.reject(this.#refusal(String(method)));
     if (typeof method !== 'string' || !(hook ? this.#hooks : this.#methods).has(method)) {
-      return Promise.reject(new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${String(method)}`, this.#context(String(method))));
+      return Promise.reject(
+        new PluginNoMethodError(
+          `plugin ${this.name}@${this.version} has no method ${String(method)}`,
+          this.#context(String(method)),
+        ),
+      );
     }
     const signal = options?.signal;
     if (signal?.aborted) {
-      return Promise.reject(new PluginAbortedError(`${method}() aborted before it started`, this.#context(method, signal.reason)));
+      return Promise.reject(
+        new PluginAbortedError(`${method}() aborted before it started`, this.#context(method, signal.reason)),
+      );
     }
     if (this.#maxPayloadBytes !== undefined) {
       const refused = this.#checkPayload(method, args, this.#maxPayloadBytes);
@@ -325,7 +360,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
           this.#failures++;
           reject(error);
         },
-        expiresAt: timeoutMs === undefined && this.#callTimer !== undefined ? performance.now() + this.#callTimer : undefined,
+        expiresAt:
+          timeoutMs === undefined && this.#callTimer !== undefined ? performance.now() + this.#callTimer : undefined,
         timer: undefined,
         signal,
       };
@@ -350,9 +386,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     unsendable: (_thread, message, error) => {
       const [, id, method, args, slots] = message as [number, number, string, unknown[], number[] | undefined];
       if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
-      this.#inflight
-        .take(id)
-        ?.reject(new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' }));
+      this.#inflight.take(id)?.reject(
+        new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
+          ...this.#context(method, error),
+          direction: 'argument',
+        }),
+      );
     },
     resent: (_thread, id, seq) => {
       const call = this.#inflight.get(id);
@@ -365,7 +404,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #lostCalls(thread: Thread, s: number): void {
     if (this.#boot) return this.#boot.settle({ t: 'lost' });
     this.#inflight.rejectAll(
-      (call) => new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, { ...this.#context(call.method), direction: 'argument' }),
+      (call) =>
+        new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, {
+          ...this.#context(call.method),
+          direction: 'argument',
+        }),
       (call) => call.lane === thread.lane && call.seq === s,
     );
   }
@@ -389,7 +432,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
 
   #handleMessage(thread: Thread, message: WorkerMessage): void {
     if (Array.isArray(message)) {
-      for (let i = 0; i < message.length; i += REPLY_SLOTS) this.#settle(message[i], message[i + 1] as number, message[i + 2]);
+      for (let i = 0; i < message.length; i += REPLY_SLOTS)
+        this.#settle(message[i], message[i + 1] as number, message[i + 2]);
       return;
     }
     switch (message.t) {
@@ -418,12 +462,19 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const method = call.method;
     if (reply.tooLarge) {
       return call.reject(
-        new PluginPayloadTooLargeError(`${method}(): the result is larger than maxPayloadBytes`, { ...this.#context(method), direction: 'result', limitBytes: this.#maxPayloadBytes }),
+        new PluginPayloadTooLargeError(`${method}(): the result is larger than maxPayloadBytes`, {
+          ...this.#context(method),
+          direction: 'result',
+          limitBytes: this.#maxPayloadBytes,
+        }),
       );
     }
     call.reject(
       reply.clone
-        ? new PluginCloneError(`${method}(): the result cannot be sent to the host`, { ...this.#context(method, this.#remoteError(reply.e, method)), direction: 'result' })
+        ? new PluginCloneError(`${method}(): the result cannot be sent to the host`, {
+            ...this.#context(method, this.#remoteError(reply.e, method)),
+            direction: 'result',
+          })
         : this.#remoteError(reply.e, method),
     );
   }
@@ -433,19 +484,29 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     try {
       if (!exceedsBytes(args, limit)) return undefined;
     } catch (error) {
-      return new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, { ...this.#context(method, error), direction: 'argument' });
+      return new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
+        ...this.#context(method, error),
+        direction: 'argument',
+      });
     }
-    return new PluginPayloadTooLargeError(`${method}(): the arguments are larger than maxPayloadBytes (${limit})`, { ...this.#context(method), direction: 'argument', limitBytes: limit });
+    return new PluginPayloadTooLargeError(`${method}(): the arguments are larger than maxPayloadBytes (${limit})`, {
+      ...this.#context(method),
+      direction: 'argument',
+      limitBytes: limit,
+    });
   }
 
   /** The ArrayBuffer guard (F7): a worker reported its isolate over `maxArrayBufferMb`; end it as out of memory (a crash). */
   #overLimit(thread: Thread, bytes: number, limit: number): void {
     thread.fail(
-      Object.assign(new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`), {
-        code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
-        bytes,
-        limit,
-      }),
+      Object.assign(
+        new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`),
+        {
+          code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
+          bytes,
+          limit,
+        },
+      ),
     );
   }
 
@@ -458,11 +519,19 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
 
   /** Rebuilds what plugin code threw, tagged with where it came from. */
   #remoteError(p: Pack, method: string | undefined): Error {
-    const error = unpack(p, (value) =>
-      new PluginNonErrorThrownError(`${method ?? 'plugin'} threw a non-Error value: ${value.text}`, { ...this.#context(method), value: value.value }),
+    const error = unpack(
+      p,
+      (value) =>
+        new PluginNonErrorThrownError(`${method ?? 'plugin'} threw a non-Error value: ${value.text}`, {
+          ...this.#context(method),
+          value: value.value,
+        }),
     );
     if (!(error instanceof PluginNonErrorThrownError)) {
-      Object.defineProperty(error, 'plugin', { value: { name: this.name, version: this.version, method }, configurable: true });
+      Object.defineProperty(error, 'plugin', {
+        value: { name: this.name, version: this.version, method },
+        configurable: true,
+      });
     }
     return error;
   }
@@ -502,7 +571,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       emitSafely(this, 'crash', this.#crash);
     }
     this.#inflight.rejectAll(
-      (call) => new PluginTerminatedError(`${call.method}() was running when plugin ${this.name}@${this.version} ended`, this.#context(call.method)),
+      (call) =>
+        new PluginTerminatedError(
+          `${call.method}() was running when plugin ${this.name}@${this.version} ended`,
+          this.#context(call.method),
+        ),
       (call) => call.lane === thread.lane,
     );
     if (this.#freeing?.pending.delete(thread)) this.#freed(undefined);
@@ -554,14 +627,31 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
     let cause: unknown;
     if (result.t === Tag.LoadFailed) cause = this.#remoteError(result.error, result.stage);
-    else if (result.t === 'timeout') cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, { ...this.#context(), timeoutMs: readyTimeoutMs });
+    else if (result.t === 'timeout')
+      cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, {
+        ...this.#context(),
+        timeoutMs: readyTimeoutMs,
+      });
     else if (result.t === 'unsendable' || result.t === 'lost') {
-      cause = new PluginCloneError('options.data cannot be sent to the plugin', { ...this.#context(undefined, result.t === 'unsendable' ? result.cause : undefined), direction: 'argument' });
-    } else cause = result.cause ?? new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, { ...this.#context(), exitCode: this.#exitCode, state: 'loading' });
+      cause = new PluginCloneError('options.data cannot be sent to the plugin', {
+        ...this.#context(undefined, result.t === 'unsendable' ? result.cause : undefined),
+        direction: 'argument',
+      });
+    } else
+      cause =
+        result.cause ??
+        new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, {
+          ...this.#context(),
+          exitCode: this.#exitCode,
+          state: 'loading',
+        });
     this.#state = 'closed';
     await this.#terminate(DEFAULTS.terminateTimeoutMs);
     const stage = result.t === Tag.LoadFailed ? ` (${result.stage})` : '';
-    const error = new PluginLoadError(`cannot load plugin ${this.name} from ${this.url}${stage}`, this.#context(undefined, cause));
+    const error = new PluginLoadError(
+      `cannot load plugin ${this.name} from ${this.url}${stage}`,
+      this.#context(undefined, cause),
+    );
     if (result.t === 'exit' && result.silent) Object.defineProperty(error, kSilentExit, { value: true });
     throw error;
   }
@@ -601,7 +691,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
    * Erlang's soft purge: closes the version only when nothing is in flight. Otherwise closes nothing,
    * changes nothing, and tells how many calls are in flight.
    */
-  softClose(options?: CloseOptions): { closed: true; report: Promise<CloseReport> } | { closed: false; inFlight: number } {
+  softClose(
+    options?: CloseOptions,
+  ): { closed: true; report: Promise<CloseReport> } | { closed: false; inFlight: number } {
     const inFlight = this.#inflight.size;
     if (inFlight > 0 && this.#state === 'ready') return { closed: false, inFlight };
     return { closed: true, report: this.close(options) };
@@ -620,7 +712,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#ref(true);
       const limit = deadline(timeoutMs);
       this.#closeDeadline = limit;
-      drained = await limit.race(this.#inflight.whenIdle().then(() => true), false);
+      drained = await limit.race(
+        this.#inflight.whenIdle().then(() => true),
+        false,
+      );
       // Calls rejected because a worker crashed or the version was destroyed did not settle on their own.
       if (this.state !== 'closing') drained = false;
       // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
@@ -629,7 +724,11 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
           [onFree, onFreeError] = await this.#runOnFree(limit);
         }
         terminatedCalls = this.#inflight.rejectAll(
-          (call) => new PluginTerminatedError(`${call.method}() was still running at the close deadline (${timeoutMs} ms)`, this.#context(call.method)),
+          (call) =>
+            new PluginTerminatedError(
+              `${call.method}() was still running at the close deadline (${timeoutMs} ms)`,
+              this.#context(call.method),
+            ),
         );
       }
       limit.cancel();
@@ -657,9 +756,14 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */
   async #runOnFree(limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
     if (!this.#hasOnFree) return ['absent', undefined];
-    const freed = new Promise<Pack | undefined>((done) => (this.#freeing = { pending: new Set(this.#threads), error: undefined, done }));
+    const freed = new Promise<Pack | undefined>(
+      (done) => (this.#freeing = { pending: new Set(this.#threads), error: undefined, done }),
+    );
     for (const thread of this.#threads) if (!thread.gone) thread.send({ t: Tag.Free, k: 0 });
-    const result = await limit.race(freed.then((error) => ({ error })), undefined);
+    const result = await limit.race(
+      freed.then((error) => ({ error })),
+      undefined,
+    );
     this.#freeing = undefined;
     if (result === undefined) return ['timeout', undefined];
     // A worker died or the version was destroyed while onFree ran: it did not finish.
@@ -683,7 +787,13 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     if (this.#state === 'ready' || this.#state === 'closing') {
       this.#destroyReason = reason;
       this.#setState('destroyed');
-      this.#inflight.rejectAll((call) => new PluginDestroyedError(`${call.method}() ended: plugin ${this.name}@${this.version} was destroyed`, this.#context(call.method, reason)));
+      this.#inflight.rejectAll(
+        (call) =>
+          new PluginDestroyedError(
+            `${call.method}() ended: plugin ${this.name}@${this.version} was destroyed`,
+            this.#context(call.method, reason),
+          ),
+      );
     }
     await this.#terminate(DEFAULTS.terminateTimeoutMs);
   }

@@ -22,15 +22,22 @@ export type PluginSpecifier = string | URL;
  */
 export function specifierPath(specifier: unknown): string {
   if (specifier instanceof URL) {
-    if (specifier.protocol !== 'file:') throw new PluginOptionTypeError('specifier', `only file: URLs can be loaded, got ${specifier.protocol}`);
+    if (specifier.protocol !== 'file:')
+      throw new PluginOptionTypeError('specifier', `only file: URLs can be loaded, got ${specifier.protocol}`);
     return fileURLToPath(specifier);
   }
   if (typeof specifier !== 'string' || specifier.length === 0) {
-    throw new PluginOptionTypeError('specifier', `expected a path or a file: URL, got ${specifier === null ? 'null' : typeof specifier}`);
+    throw new PluginOptionTypeError(
+      'specifier',
+      `expected a path or a file: URL, got ${specifier === null ? 'null' : typeof specifier}`,
+    );
   }
   if (/^[a-z][a-z0-9+.-]+:/i.test(specifier)) {
     if (!specifier.startsWith('file:')) {
-      throw new PluginOptionTypeError('specifier', `only file: URLs can be loaded, got ${specifier.slice(0, specifier.indexOf(':') + 1)}`);
+      throw new PluginOptionTypeError(
+        'specifier',
+        `only file: URLs can be loaded, got ${specifier.slice(0, specifier.indexOf(':') + 1)}`,
+      );
     }
     return fileURLToPath(specifier);
   }

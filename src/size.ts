@@ -4,6 +4,7 @@
  * million. Iterative (no recursion), so a 200k-level nesting cannot overflow the stack. Used on both
  * sides of the boundary; no Node-only imports.
  */
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called as hasOwn.call(object, key)
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /** True when `value` would serialize to more than `limit` bytes (by estimate). May throw what reading `value` throws. */
@@ -20,7 +21,8 @@ export function exceedsBytes(value: unknown, limit: number): boolean {
       seen.add(v);
       total += 8;
       if (ArrayBuffer.isView(v)) total += v.byteLength;
-      else if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)) total += v.byteLength;
+      else if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer))
+        total += v.byteLength;
       else if (v instanceof Map) {
         for (const [key, item] of v) {
           stack.push(key, item);
@@ -31,9 +33,11 @@ export function exceedsBytes(value: unknown, limit: number): boolean {
           stack.push(item);
           if ((total += 1) > limit) return true;
         }
-      }
-      else if (Array.isArray(v)) {
-        for (let i = 0; i < v.length && total <= limit; i++) (stack.push(v[i]), (total += 1));
+      } else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length && total <= limit; i++) {
+          stack.push(v[i]);
+          total += 1;
+        }
       } else {
         for (const key in v) {
           if (!hasOwn.call(v, key)) continue;

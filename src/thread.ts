@@ -7,7 +7,15 @@
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
  */
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
-import { CALL_SLOTS, Tag, type BootData, type Calls, type HostMessage, type LoadMessage, type WorkerMessage } from './protocol.js';
+import {
+  CALL_SLOTS,
+  Tag,
+  type BootData,
+  type Calls,
+  type HostMessage,
+  type LoadMessage,
+  type WorkerMessage,
+} from './protocol.js';
 import { sleep } from './time.js';
 import { DEFAULTS } from './options.js';
 import { workerUrl } from './worker-url.js';
@@ -47,11 +55,20 @@ const detached: ThreadOwner = {
 
 /** True when two spawn options would make the same worker. */
 export function sameSpawn(a: SpawnOptions, b: SpawnOptions): boolean {
-  return json(a.resourceLimits) === json(b.resourceLimits) && json(a.env) === json(b.env) && json(a.execArgv) === json(b.execArgv);
+  return (
+    json(a.resourceLimits) === json(b.resourceLimits) &&
+    json(a.env) === json(b.env) &&
+    json(a.execArgv) === json(b.execArgv)
+  );
 }
 
 function json(value: unknown): string {
-  return value === undefined ? '' : JSON.stringify(value, value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).sort() : undefined);
+  return value === undefined
+    ? ''
+    : JSON.stringify(
+        value,
+        value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).sort() : undefined,
+      );
 }
 
 export class Thread {

@@ -8,9 +8,15 @@ let cached: URL | undefined;
  */
 export function workerUrl(): URL {
   if (cached) return cached;
-  const candidates = [new URL('./plugin-worker.mjs', import.meta.url), new URL('../dist/plugin-worker.mjs', import.meta.url)];
+  const candidates = [
+    new URL('./plugin-worker.mjs', import.meta.url),
+    new URL('../dist/plugin-worker.mjs', import.meta.url),
+  ];
   const found = candidates.find((url) => existsSync(url));
-  if (!found) throw new Error(`isoplug: worker runtime not found (looked for ${candidates.map((u) => u.pathname).join(', ')}); run the build first`);
+  if (!found)
+    throw new Error(
+      `isoplug: worker runtime not found (looked for ${candidates.map((u) => u.pathname).join(', ')}); run the build first`,
+    );
   cached = found;
   return found;
 }

@@ -40,7 +40,8 @@ interface Callback {
  */
 function byName(target: { readonly call: unknown }): (name: string, ...args: unknown[]) => Promise<unknown> {
   const call = target.call as (name: string, ...args: unknown[]) => Promise<unknown>;
-  return (name, ...args) => Reflect.apply(call, target, [name, ...args]) as Promise<unknown>;
+  return (name, ...args) =>
+    Reflect.apply<unknown, [string, ...unknown[]], Promise<unknown>>(call, target, [name, ...args]);
 }
 
 /** What `run` threw (the test fails if it returned). */
@@ -61,7 +62,11 @@ function deep(depth: number): object {
 }
 
 /** Loads a fixture, runs `body`, and closes the version whatever happens. */
-async function withPlugin<T>(name: string, body: (plugin: Plugin<T>) => Promise<void>, options?: LoadOptions): Promise<void> {
+async function withPlugin<T>(
+  name: string,
+  body: (plugin: Plugin<T>) => Promise<void>,
+  options?: LoadOptions,
+): Promise<void> {
   const plugin = await loadPlugin<T>(fixture(name), options);
   try {
     await body(plugin);
@@ -96,6 +101,7 @@ describe('calls', () => {
     await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
       expect('then' in plugin.api).toBe(false);
       expect((plugin.api as Record<string, unknown>)['then']).toBeUndefined();
+      // eslint-disable-next-line @typescript-eslint/await-thenable -- what is tested: the api is not thenable
       const awaited: unknown = await plugin.api;
       expect(awaited).toBe(plugin.api);
       const fromAsync = await (async () => plugin.api)();
@@ -117,7 +123,24 @@ describe('calls', () => {
 });
 
 describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without reaching the worker', () => {
-  const names = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'then', '', 'a.b', 'a', 'default', 'onLoad', 'onFree', 'onInit', 'notAFunction', 'noSuchMethod'];
+  const names = [
+    '__proto__',
+    'constructor',
+    'prototype',
+    'toString',
+    'hasOwnProperty',
+    'valueOf',
+    'then',
+    '',
+    'a.b',
+    'a',
+    'default',
+    'onLoad',
+    'onFree',
+    'onInit',
+    'notAFunction',
+    'noSuchMethod',
+  ];
 
   it.each(names)('%j', async (name) => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
@@ -138,8 +161,12 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
 
   it('a Symbol given to call() is refused', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
-      await expect(byName(plugin)(Symbol('real') as unknown as string)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NO_METHOD' });
-      await expect(byName(plugin)(Symbol.toPrimitive as unknown as string)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NO_METHOD' });
+      await expect(byName(plugin)(Symbol('real') as unknown as string)).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_NO_METHOD',
+      });
+      await expect(byName(plugin)(Symbol.toPrimitive as unknown as string)).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_NO_METHOD',
+      });
       expect(plugin.stats.calls).toBe(0);
       expect(await plugin.api.count()).toEqual({ hits: 0, loads: 1 });
     });
@@ -148,7 +175,8 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
   it('only the real methods are listed', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       expect(Object.keys(plugin.api).sort()).toEqual(['count', 'real']);
-      for (const name of ['__proto__', 'constructor', 'toString', 'then', 'onLoad', 'a', '']) expect(name in plugin.api).toBe(false);
+      for (const name of ['__proto__', 'constructor', 'toString', 'then', 'onLoad', 'a', ''])
+        expect(name in plugin.api).toBe(false);
     });
   });
 
@@ -193,13 +221,20 @@ describe('errors cross the boundary (F1)', () => {
     ['throwString', 'c-errors string'],
     ['rejectString', 'c-errors string'],
     ['throwNull', null],
-  ])('%s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds', async (method, value) => {
-    await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
-      await expect(byName(plugin)(method)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NON_ERROR_THROWN', method, value });
-      expect(plugin.state).toBe('ready');
-      expect(await plugin.api.ok()).toBe('ok');
-    });
-  });
+  ])(
+    '%s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds',
+    async (method, value) => {
+      await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
+        await expect(byName(plugin)(method)).rejects.toMatchObject({
+          code: 'ERR_PLUGIN_NON_ERROR_THROWN',
+          method,
+          value,
+        });
+        expect(plugin.state).toBe('ready');
+        expect(await plugin.api.ok()).toBe('ok');
+      });
+    },
+  );
 
   it.each(['throwGetters', 'throwTagGetter', 'rejectHostileProxy'])(
     '%s: a hostile thrown object rejects ERR_PLUGIN_NON_ERROR_THROWN, no crash; the next call succeeds',
@@ -221,25 +256,42 @@ describe('values that cannot be cloned (F10, F12)', () => {
     ['a Promise', () => Promise.resolve(1)],
   ];
 
-  it.each(badArguments)('argument: %s rejects ERR_PLUGIN_CLONE (argument); nothing stays in flight; the next call works', async (_label, make) => {
-    await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
-      await expect(plugin.api.count(1, make())).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' });
-      expect(plugin.inFlight).toBe(0);
-      expect(await plugin.api.count(1, 2)).toBe(2);
-    });
-  });
+  it.each(badArguments)(
+    'argument: %s rejects ERR_PLUGIN_CLONE (argument); nothing stays in flight; the next call works',
+    async (_label, make) => {
+      await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
+        await expect(plugin.api.count(1, make())).rejects.toMatchObject({
+          code: 'ERR_PLUGIN_CLONE',
+          direction: 'argument',
+          method: 'count',
+        });
+        expect(plugin.inFlight).toBe(0);
+        expect(await plugin.api.count(1, 2)).toBe(2);
+      });
+    },
+  );
 
-  it.each(['returnFunction', 'returnWeakMap'])('result: %s rejects ERR_PLUGIN_CLONE (result); nothing stays in flight; the next call works', async (method) => {
-    await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
-      await expect(byName(plugin)(method)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'result', method });
-      expect(plugin.inFlight).toBe(0);
-      expect(await plugin.api.ok()).toBe('ok');
-    });
-  });
+  it.each(['returnFunction', 'returnWeakMap'])(
+    'result: %s rejects ERR_PLUGIN_CLONE (result); nothing stays in flight; the next call works',
+    async (method) => {
+      await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
+        await expect(byName(plugin)(method)).rejects.toMatchObject({
+          code: 'ERR_PLUGIN_CLONE',
+          direction: 'result',
+          method,
+        });
+        expect(plugin.inFlight).toBe(0);
+        expect(await plugin.api.ok()).toBe('ok');
+      });
+    },
+  );
 
   it('a 200,000-level nested argument rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
-      await expect(plugin.api.count(deep(200_000))).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'argument' });
+      await expect(plugin.api.count(deep(200_000))).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_CLONE',
+        direction: 'argument',
+      });
       expect(plugin.inFlight).toBe(0);
       expect(await plugin.api.ok()).toBe('ok');
     });
@@ -247,7 +299,11 @@ describe('values that cannot be cloned (F10, F12)', () => {
 
   it('a 200,000-level nested result rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
-      await expect(plugin.api.deep(200_000)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'result', method: 'deep' });
+      await expect(plugin.api.deep(200_000)).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_CLONE',
+        direction: 'result',
+        method: 'deep',
+      });
       expect(plugin.inFlight).toBe(0);
       expect(await plugin.api.ok()).toBe('ok');
     });
@@ -259,7 +315,11 @@ describe('values that cannot be cloned (F10, F12)', () => {
   // so that a lost reply fails this test instead of hanging it.
   it('a result the worker can send but the host cannot read rejects ERR_PLUGIN_CLONE (result), not a hang', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
-      await expect(plugin.with({ timeoutMs: 5_000 }).api.deep(6_000)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'result', method: 'deep' });
+      await expect(plugin.with({ timeoutMs: 5_000 }).api.deep(6_000)).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_CLONE',
+        direction: 'result',
+        method: 'deep',
+      });
       expect(plugin.inFlight).toBe(0);
       expect(await plugin.api.ok()).toBe('ok');
     });
@@ -284,7 +344,11 @@ describe('values that cannot be cloned (F10, F12)', () => {
     await withPlugin<Clone>(
       'c-clone.mjs',
       async (plugin) => {
-        await expect(plugin.with({ timeoutMs: 5_000 }).api.count(deep(1_500))).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' });
+        await expect(plugin.with({ timeoutMs: 5_000 }).api.count(deep(1_500))).rejects.toMatchObject({
+          code: 'ERR_PLUGIN_CLONE',
+          direction: 'argument',
+          method: 'count',
+        });
         expect(plugin.inFlight).toBe(0);
         expect(await plugin.api.ok()).toBe('ok');
       },
@@ -299,10 +363,20 @@ describe('values that cannot be cloned (F10, F12)', () => {
       'c-clone.mjs',
       async (plugin) => {
         const view = plugin.with({ timeoutMs: 5_000 });
-        const [a, lost, c] = await Promise.allSettled([view.api.count(1), view.api.count(deep(1_500)), view.api.count(2, 3)]);
-        const lostArgument = { status: 'rejected', reason: { code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' } };
+        const [a, lost, c] = await Promise.allSettled([
+          view.api.count(1),
+          view.api.count(deep(1_500)),
+          view.api.count(2, 3),
+        ]);
+        const lostArgument = {
+          status: 'rejected',
+          reason: { code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' },
+        };
         expect(lost).toMatchObject(lostArgument);
-        for (const [other, value] of [[a, 1], [c, 2]] as const) {
+        for (const [other, value] of [
+          [a, 1],
+          [c, 2],
+        ] as const) {
           if (other.status === 'fulfilled') expect(other.value).toBe(value);
           else expect(other).toMatchObject(lostArgument);
         }
@@ -339,7 +413,12 @@ describe('host callbacks', () => {
       );
       expect(result).toEqual({ doubled: 42 });
       expect(seen).toEqual([21]);
-      expect(await plugin.api.callBack(proxy(async (value: unknown) => `async ${String(value)}`), 'x')).toBe('async x');
+      expect(
+        await plugin.api.callBack(
+          proxy(async (value: unknown) => `async ${String(value)}`),
+          'x',
+        ),
+      ).toBe('async x');
     });
   });
 
@@ -377,9 +456,13 @@ describe('load on one version', () => {
   it('F14: 10,000 concurrent calls all settle with their own results', async () => {
     await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
       const n = 10_000;
-      const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => (i % 2 === 0 ? plugin.api.echo(i) : plugin.api.add(i, 0))));
+      const results = await Promise.allSettled(
+        Array.from({ length: n }, (_, i) => (i % 2 === 0 ? plugin.api.echo(i) : plugin.api.add(i, 0))),
+      );
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(n);
-      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason))).toEqual(Array.from({ length: n }, (_, i) => i));
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason))).toEqual(
+        Array.from({ length: n }, (_, i) => i),
+      );
       expect(plugin.inFlight).toBe(0);
       expect(plugin.stats).toMatchObject({ calls: n, failures: 0 });
     });
@@ -406,7 +489,11 @@ describe('per-call options: plugin.with()', () => {
 
   it('timeoutMs rejects ERR_PLUGIN_TIMEOUT for that call only', async () => {
     await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
-      await expect(plugin.with({ timeoutMs: 20 }).api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', method: 'forever', timeoutMs: 20 });
+      await expect(plugin.with({ timeoutMs: 20 }).api.forever()).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_TIMEOUT',
+        method: 'forever',
+        timeoutMs: 20,
+      });
       expect(plugin.inFlight).toBe(0);
       expect(await plugin.with({ timeoutMs: 20_000 }).api.echo('fine')).toBe('fine');
     });
@@ -416,13 +503,19 @@ describe('per-call options: plugin.with()', () => {
     await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
       const controller = new AbortController();
       const reason = new Error('stop');
-      const call = expect(plugin.with({ signal: controller.signal }).api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_ABORTED', method: 'forever', cause: reason });
+      const call = expect(plugin.with({ signal: controller.signal }).api.forever()).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_ABORTED',
+        method: 'forever',
+        cause: reason,
+      });
       expect(plugin.inFlight).toBe(1);
       controller.abort(reason);
       await call;
       expect(plugin.inFlight).toBe(0);
       const callsBefore = plugin.stats.calls;
-      await expect(plugin.with({ signal: controller.signal }).api.echo(1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_ABORTED' });
+      await expect(plugin.with({ signal: controller.signal }).api.echo(1)).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_ABORTED',
+      });
       expect(plugin.stats.calls).toBe(callsBefore);
     });
   });
@@ -436,12 +529,15 @@ describe('per-call options: plugin.with()', () => {
     ['timeoutMs: -1', { timeoutMs: -1 }, 'callOptions.timeoutMs', RangeError],
   ];
 
-  it.each(badCallOptions)('%s throws synchronously, code ERR_PLUGIN_INVALID_OPTION naming the option', async (_label, options, option, kind) => {
-    await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
-      const error = thrown(() => plugin.with(options as never));
-      expect(error).toBeInstanceOf(kind);
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option });
-      expect(plugin.stats.calls).toBe(0);
-    });
-  });
+  it.each(badCallOptions)(
+    '%s throws synchronously, code ERR_PLUGIN_INVALID_OPTION naming the option',
+    async (_label, options, option, kind) => {
+      await withPlugin<Basic>('c-basic.mjs', async (plugin) => {
+        const error = thrown(() => plugin.with(options as never));
+        expect(error).toBeInstanceOf(kind);
+        expect(error).toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option });
+        expect(plugin.stats.calls).toBe(0);
+      });
+    },
+  );
 });

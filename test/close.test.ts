@@ -18,13 +18,24 @@ describe('close()', () => {
 
     const closing = plugin.close();
     expect(plugin.state).toBe('closing');
-    await expect(plugin.api.echo(1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED', version: plugin.version, method: 'echo' });
+    await expect(plugin.api.echo(1)).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_CLOSED',
+      version: plugin.version,
+      method: 'echo',
+    });
     expect(plugin.inFlight).toBe(50);
 
     gate.open();
     expect(await Promise.all(calls)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     const report = await closing;
-    expect(report).toMatchObject({ outcome: 'closed', drained: true, inFlightAtClose: 50, terminatedCalls: 0, onFree: 'ok', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: true,
+      inFlightAtClose: 50,
+      terminatedCalls: 0,
+      onFree: 'ok',
+      terminated: true,
+    });
     expect(gate.freed).toBe(1);
     expect(plugin.state).toBe('closed');
     expect(plugin.inFlight).toBe(0);
@@ -33,11 +44,22 @@ describe('close()', () => {
 
   it('C3: terminates at the deadline: a never-ending call rejects ERR_PLUGIN_TERMINATED and the report says not drained', async () => {
     const { gate, plugin } = await gated();
-    const stuck = expect(plugin.api.forever()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'forever', version: plugin.version });
+    const stuck = expect(plugin.api.forever()).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_TERMINATED',
+      method: 'forever',
+      version: plugin.version,
+    });
     await gate.entered(1);
     const report = await plugin.close({ timeoutMs: 50 });
     await stuck;
-    expect(report).toMatchObject({ outcome: 'closed', drained: false, inFlightAtClose: 1, terminatedCalls: 1, onFree: 'skipped', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: false,
+      inFlightAtClose: 1,
+      terminatedCalls: 1,
+      onFree: 'skipped',
+      terminated: true,
+    });
     expect(gate.freed).toBe(0);
   });
 
@@ -78,7 +100,10 @@ describe('close()', () => {
 
   it('rejects bad close options without changing state', async () => {
     const { plugin } = await gated();
-    await expect(plugin.close({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'closeOptions.timeoutMs' });
+    await expect(plugin.close({ timeoutMs: -1 })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'closeOptions.timeoutMs',
+    });
     await expect(plugin.close({ bogus: 1 } as never)).rejects.toBeInstanceOf(TypeError);
     expect(plugin.state).toBe('ready');
     await plugin.close();

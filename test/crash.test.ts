@@ -10,7 +10,6 @@ type OomApi = typeof import('./fixtures/f-oom.mjs');
 type EchoApi = typeof import('./fixtures/echo.mjs');
 type OnFreeExitApi = typeof import('./fixtures/f-onfree-exit.mjs');
 
-
 /** Every 'crash' event of `plugin`, and a promise of the first one. */
 function crashes(plugin: Plugin): { seen: PluginCrashedError[]; first: Promise<PluginCrashedError> } {
   const seen: PluginCrashedError[] = [];
@@ -23,7 +22,12 @@ async function expectCrashedAftermath(plugin: Plugin, seen: PluginCrashedError[]
   expect(plugin.state).toBe('crashed');
   expect(plugin.inFlight).toBe(0);
   const accepted = plugin.stats.calls;
-  await expect(plugin.call('echo', 1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'echo', exitCode });
+  await expect(plugin.call('echo', 1)).rejects.toMatchObject({
+    code: 'ERR_PLUGIN_CRASHED',
+    version: plugin.version,
+    method: 'echo',
+    exitCode,
+  });
   expect(plugin.stats.calls).toBe(accepted);
   const report = await plugin.close();
   expect(report).toMatchObject({ outcome: 'crashed', terminated: true, version: plugin.version });
@@ -59,11 +63,23 @@ describe('a plugin worker that dies', () => {
     gate.open();
     const crash = await first;
     expect(crash).toBeInstanceOf(PluginCrashedError);
-    expect(crash).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, pluginName: plugin.name, exitCode: 1, state: 'ready' });
+    expect(crash).toMatchObject({
+      code: 'ERR_PLUGIN_CRASHED',
+      version: plugin.version,
+      pluginName: plugin.name,
+      exitCode: 1,
+      state: 'ready',
+    });
     expect(crash.cause).toBeInstanceOf(Error);
     for (const error of await Promise.all(calls)) {
       expect(error).toBeInstanceOf(PluginCrashedError);
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'enter', exitCode: 1, state: 'ready' });
+      expect(error).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'enter',
+        exitCode: 1,
+        state: 'ready',
+      });
     }
     expect(plugin.stats).toMatchObject({ calls: 3, failures: 3, inFlight: 0 });
     await expectCrashedAftermath(plugin, seen, 1);
@@ -80,14 +96,22 @@ describe('a plugin worker that dies', () => {
 
     gate.open();
     const crash = await first;
-    expect(crash).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: undefined, exitCode: 1, state: 'ready' });
+    expect(crash).toMatchObject({
+      code: 'ERR_PLUGIN_CRASHED',
+      version: plugin.version,
+      method: undefined,
+      exitCode: 1,
+      state: 'ready',
+    });
     expect(plugin.stats).toMatchObject({ calls: 1, failures: 0 });
     await expectCrashedAftermath(plugin, seen, 1);
   });
 
   it('F4: an unhandled rejection in plugin code crashes the version like an uncaught throw', async () => {
     const gate = new Gate();
-    const plugin = await loadPlugin<RejectionApi>(fixture('f-unhandled-rejection.mjs'), { data: { gate: gate.buffer } });
+    const plugin = await loadPlugin<RejectionApi>(fixture('f-unhandled-rejection.mjs'), {
+      data: { gate: gate.buffer },
+    });
     const { seen, first } = crashes(plugin);
     const calls = [caught(plugin.api.enter()), caught(plugin.call('enter'))];
     await gate.entered(2);
@@ -95,80 +119,118 @@ describe('a plugin worker that dies', () => {
     gate.open();
     expect(await first).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, exitCode: 1 });
     for (const error of await Promise.all(calls)) {
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'enter', exitCode: 1 });
+      expect(error).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'enter',
+        exitCode: 1,
+      });
     }
     await expectCrashedAftermath(plugin, seen, 1);
   });
 
-  it.each([0, 7])('F5: process.exit(%i) mid-call rejects every call in flight ERR_PLUGIN_CRASHED with that exit code', async (exitCode) => {
-    const neighbour = await loadPlugin<EchoApi>(fixture('echo.mjs'));
-    const gate = new Gate();
-    const plugin = await loadPlugin<ExitApi>(fixture('f-exit.mjs'), { data: { gate: gate.buffer } });
-    const { seen, first } = crashes(plugin);
-    const waiting = [caught(plugin.api.enter()), caught(plugin.api.enter())];
-    await gate.entered(2);
+  it.each([0, 7])(
+    'F5: process.exit(%i) mid-call rejects every call in flight ERR_PLUGIN_CRASHED with that exit code',
+    async (exitCode) => {
+      const neighbour = await loadPlugin<EchoApi>(fixture('echo.mjs'));
+      const gate = new Gate();
+      const plugin = await loadPlugin<ExitApi>(fixture('f-exit.mjs'), { data: { gate: gate.buffer } });
+      const { seen, first } = crashes(plugin);
+      const waiting = [caught(plugin.api.enter()), caught(plugin.api.enter())];
+      await gate.entered(2);
 
-    const exiting = caught(plugin.api.exit(exitCode));
-    expect(await first).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, exitCode, state: 'ready' });
-    const exitError = await exiting;
-    expect(exitError).toBeInstanceOf(PluginCrashedError);
-    expect(exitError).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'exit', exitCode });
-    for (const error of await Promise.all(waiting)) {
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'enter', exitCode });
-    }
-    await expectCrashedAftermath(plugin, seen, exitCode);
+      const exiting = caught(plugin.api.exit(exitCode));
+      expect(await first).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        exitCode,
+        state: 'ready',
+      });
+      const exitError = await exiting;
+      expect(exitError).toBeInstanceOf(PluginCrashedError);
+      expect(exitError).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'exit',
+        exitCode,
+      });
+      for (const error of await Promise.all(waiting)) {
+        expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'enter', exitCode });
+      }
+      await expectCrashedAftermath(plugin, seen, exitCode);
 
-    expect(await neighbour.api.echo('alive')).toBe('alive');
-    await neighbour.close();
-  });
+      expect(await neighbour.api.echo('alive')).toBe('alive');
+      await neighbour.close();
+    },
+  );
 
-  it.each([0, 7])('F5: a host process whose plugin calls process.exit(%i) lives on and exits 0 by itself', async (exitCode) => {
-    const dist = new URL('../dist/index.js', import.meta.url).href;
-    const child = spawn(process.execPath, [fixture('f-exit-host.mjs'), dist, fixture('f-exit.mjs'), String(exitCode)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Only a safety net against a hanging child (it would then fail the status check), not a measurement.
-      timeout: 30_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code, sig) => resolve([code, sig]));
-    });
+  it.each([0, 7])(
+    'F5: a host process whose plugin calls process.exit(%i) lives on and exits 0 by itself',
+    async (exitCode) => {
+      const dist = new URL('../dist/index.js', import.meta.url).href;
+      const child = spawn(
+        process.execPath,
+        [fixture('f-exit-host.mjs'), dist, fixture('f-exit.mjs'), String(exitCode)],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          // Only a safety net against a hanging child (it would then fail the status check), not a measurement.
+          timeout: 30_000,
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', (code, sig) => resolve([code, sig]));
+      });
 
-    expect({ status, signal }, stderr).toEqual({ status: 0, signal: null });
-    expect(JSON.parse(stdout)).toEqual({ code: 'ERR_PLUGIN_CRASHED', exitCode, method: 'exit', state: 'crashed', outcome: 'crashed' });
-  });
+      expect({ status, signal }, stderr).toEqual({ status: 0, signal: null });
+      expect(JSON.parse(stdout)).toEqual({
+        code: 'ERR_PLUGIN_CRASHED',
+        exitCode,
+        method: 'exit',
+        state: 'crashed',
+        outcome: 'crashed',
+      });
+    },
+  );
 
   // Node 24 and 26 do not stop a worker at its maxOldGenerationSizeMb: on 24 the whole process aborts
   // with a fatal heap error, on 26 the worker grows past the limit (nodejs/node#47224). Nothing in a
   // worker or its host can intercept that, so the guarantee is asserted where Node keeps it; README
   // "Compatibility" says so.
   const heapLimitHonoured = Number(process.versions.node.split('.')[0]) < 24;
-  it.skipIf(!heapLimitHonoured)('F6: a call that allocates without bound under maxOldGenerationSizeMb 32 rejects ERR_PLUGIN_OOM, and so does every call in flight', async () => {
-    const plugin = await loadPlugin<OomApi>(fixture('f-oom.mjs'), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
-    const { seen, first } = crashes(plugin);
-    const idle = caught(plugin.api.idle());
-    const grow = caught(plugin.api.grow());
+  it.skipIf(!heapLimitHonoured)(
+    'F6: a call that allocates without bound under maxOldGenerationSizeMb 32 rejects ERR_PLUGIN_OOM, and so does every call in flight',
+    async () => {
+      const plugin = await loadPlugin<OomApi>(fixture('f-oom.mjs'), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
+      const { seen, first } = crashes(plugin);
+      const idle = caught(plugin.api.idle());
+      const grow = caught(plugin.api.grow());
 
-    const crash = await first;
-    expect(crash).toBeInstanceOf(PluginOutOfMemoryError);
-    expect(crash).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, state: 'ready' });
-    const growError = await grow;
-    expect(growError).toBeInstanceOf(PluginOutOfMemoryError);
-    expect(growError).toBeInstanceOf(PluginCrashedError);
-    expect(growError).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, method: 'grow' });
-    expect(await idle).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, method: 'idle' });
+      const crash = await first;
+      expect(crash).toBeInstanceOf(PluginOutOfMemoryError);
+      expect(crash).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, state: 'ready' });
+      const growError = await grow;
+      expect(growError).toBeInstanceOf(PluginOutOfMemoryError);
+      expect(growError).toBeInstanceOf(PluginCrashedError);
+      expect(growError).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, method: 'grow' });
+      expect(await idle).toMatchObject({ code: 'ERR_PLUGIN_OOM', version: plugin.version, method: 'idle' });
 
-    expect(plugin.state).toBe('crashed');
-    const accepted = plugin.stats.calls;
-    await expect(plugin.api.idle()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'idle' });
-    expect(plugin.stats.calls).toBe(accepted);
-    expect(await plugin.close()).toMatchObject({ outcome: 'crashed', terminated: true });
-    expect(seen).toHaveLength(1);
-  });
+      expect(plugin.state).toBe('crashed');
+      const accepted = plugin.stats.calls;
+      await expect(plugin.api.idle()).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'idle',
+      });
+      expect(plugin.stats.calls).toBe(accepted);
+      expect(await plugin.close()).toMatchObject({ outcome: 'crashed', terminated: true });
+      expect(seen).toHaveLength(1);
+    },
+  );
 
   it('C6: a crash during the drain rejects the calls ERR_PLUGIN_CRASHED and close() still resolves with outcome crashed', async () => {
     const gate = new Gate();
@@ -180,12 +242,29 @@ describe('a plugin worker that dies', () => {
     const closing = plugin.close();
     expect(plugin.state).toBe('closing');
     gate.open();
-    expect(await first).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, exitCode: 1, state: 'closing' });
+    expect(await first).toMatchObject({
+      code: 'ERR_PLUGIN_CRASHED',
+      version: plugin.version,
+      exitCode: 1,
+      state: 'closing',
+    });
     for (const error of await Promise.all(calls)) {
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'enter', exitCode: 1, state: 'closing' });
+      expect(error).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'enter',
+        exitCode: 1,
+        state: 'closing',
+      });
     }
     const report = await closing;
-    expect(report).toMatchObject({ outcome: 'crashed', inFlightAtClose: 3, terminatedCalls: 0, onFree: 'skipped', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'crashed',
+      inFlightAtClose: 3,
+      terminatedCalls: 0,
+      onFree: 'skipped',
+      terminated: true,
+    });
     expect(await plugin.close()).toBe(report);
     expect(plugin.state).toBe('crashed');
     await expect(plugin.api.echo(1)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', method: 'echo' });

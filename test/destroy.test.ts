@@ -8,7 +8,6 @@ type EchoApi = typeof import('./fixtures/echo.mjs');
 type ExitApi = typeof import('./fixtures/f-exit.mjs');
 type OnFreeApi = typeof import('./fixtures/d-onfree-throws.mjs');
 
-
 const PENDING = Symbol('pending');
 
 /** What `promise` rejects with if it settles before the event loop turns once (a refused call never waits on the worker). */
@@ -77,7 +76,13 @@ describe('destroy()', () => {
       expect((error as PluginDestroyedError).cause).toBe(reason);
     }
     const report = await closing;
-    expect(report).toMatchObject({ outcome: 'destroyed', inFlightAtClose: 3, terminatedCalls: 0, onFree: 'skipped', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'destroyed',
+      inFlightAtClose: 3,
+      terminatedCalls: 0,
+      onFree: 'skipped',
+      terminated: true,
+    });
     expect(plugin.state).toBe('destroyed');
     expect(gate.freed).toBe(0);
     expect(closeEvents).toEqual([report]);
@@ -140,7 +145,13 @@ describe('destroy()', () => {
     const plugin = await loadPlugin<OnFreeApi>(fixture('d-onfree-hangs.mjs'));
     expect(await plugin.api.echo(1)).toBe(1);
     const report = await plugin.close({ timeoutMs: 100 });
-    expect(report).toMatchObject({ outcome: 'closed', onFree: 'timeout', onFreeError: undefined, terminatedCalls: 0, terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      onFree: 'timeout',
+      onFreeError: undefined,
+      terminatedCalls: 0,
+      terminated: true,
+    });
     expect(plugin.state).toBe('closed');
   });
 
@@ -155,9 +166,25 @@ describe('destroy()', () => {
     expect(crashed.state).toBe('crashed');
 
     const cases = [
-      { plugin: closed, code: 'ERR_PLUGIN_CLOSED', calls: [() => closed.api.echo(1), () => closed.call('add', 1, 2), () => closed.with({}).api.later(1, 'x')] },
-      { plugin: destroyed, code: 'ERR_PLUGIN_DESTROYED', calls: [() => destroyed.api.echo(1), () => destroyed.call('add', 1, 2), () => destroyed.with({}).api.loaded()] },
-      { plugin: crashed, code: 'ERR_PLUGIN_CRASHED', calls: [() => crashed.api.enter(), () => crashed.call('exit', 1), () => crashed.with({ timeoutMs: 10 }).api.enter()] },
+      {
+        plugin: closed,
+        code: 'ERR_PLUGIN_CLOSED',
+        calls: [() => closed.api.echo(1), () => closed.call('add', 1, 2), () => closed.with({}).api.later(1, 'x')],
+      },
+      {
+        plugin: destroyed,
+        code: 'ERR_PLUGIN_DESTROYED',
+        calls: [() => destroyed.api.echo(1), () => destroyed.call('add', 1, 2), () => destroyed.with({}).api.loaded()],
+      },
+      {
+        plugin: crashed,
+        code: 'ERR_PLUGIN_CRASHED',
+        calls: [
+          () => crashed.api.enter(),
+          () => crashed.call('exit', 1),
+          () => crashed.with({ timeoutMs: 10 }).api.enter(),
+        ],
+      },
     ] as const;
     for (const { plugin, code, calls } of cases) {
       const accepted = plugin.stats.calls;

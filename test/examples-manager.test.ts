@@ -22,11 +22,15 @@ describe('examples (PluginManager)', () => {
     const file = fileURLToPath(new URL(`../examples/${name}/run.mjs`, import.meta.url));
     const tmp = tempDir();
     // The timeout is a safety net only (a hung child fails the test instead of hanging it).
-    const { stdout } = await run(process.execPath, [file], { env: { ...process.env, TMPDIR: tmp }, timeout: 25_000, killSignal: 'SIGKILL' }).catch(
-      (error: { code?: unknown; signal?: unknown; stdout?: string; stderr?: string }) => {
-        throw new Error(`examples/${name}/run.mjs failed (exit ${String(error.code)}, signal ${String(error.signal)}):\n${error.stdout}\n${error.stderr}`);
-      },
-    );
+    const { stdout } = await run(process.execPath, [file], {
+      env: { ...process.env, TMPDIR: tmp },
+      timeout: 25_000,
+      killSignal: 'SIGKILL',
+    }).catch((error: { code?: unknown; signal?: unknown; stdout?: string; stderr?: string }) => {
+      throw new Error(
+        `examples/${name}/run.mjs failed (exit ${String(error.code)}, signal ${String(error.signal)}):\n${error.stdout}\n${error.stderr}`,
+      );
+    });
     expect(stdout).toMatch(marker);
     expect(stdout).not.toMatch(/^FAIL/m);
     expect(readdirSync(tmp)).toEqual([]);

@@ -14,7 +14,10 @@ const HANDLERS = fileURLToPath(new URL('../examples/http-server/handlers', impor
 
 /** A child process whose stdout lines can be awaited one pattern at a time. */
 function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [DEMO, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [DEMO, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const lines: string[] = [];
@@ -44,7 +47,9 @@ function run(args: string[], env: Record<string, string> = {}) {
     next: (pattern: RegExp): Promise<RegExpExecArray> =>
       new Promise((resolve, reject) => {
         waiter = { pattern, resolve };
-        void exited.then((status) => reject(new Error(`exited (${status}) before printing ${pattern}:\n${stdout}${stderr}`)));
+        void exited.then((status) =>
+          reject(new Error(`exited (${status}) before printing ${pattern}:\n${stdout}${stderr}`)),
+        );
         take();
       }),
     interrupt: () => child.kill('SIGINT'),
@@ -80,12 +85,22 @@ describe('examples/http-server', () => {
     const dev = run(['--watch', '--handler', join(dir, 'hello.ts')]);
     try {
       const [, url] = await dev.next(/^listening on (http:\/\/\S+)/);
-      expect(await fetchText(`${url}/?name=Ada`)).toMatchObject({ status: 200, body: expect.stringContaining('Hello, Ada!') });
+      expect(await fetchText(`${url}/?name=Ada`)).toMatchObject({
+        status: 200,
+        body: expect.stringContaining('Hello, Ada!'),
+      });
 
       const swapped = dev.next(/^swapped to ([0-9a-f]{8}) in /);
-      writePlugin(dir, 'greeting.ts', `export function greeting(name: string) {\n  return { text: \`Howdy, \${name}!\`, name };\n}\n`);
+      writePlugin(
+        dir,
+        'greeting.ts',
+        `export function greeting(name: string) {\n  return { text: \`Howdy, \${name}!\`, name };\n}\n`,
+      );
       await swapped;
-      expect(await fetchText(`${url}/?name=Ada`)).toMatchObject({ status: 200, body: expect.stringContaining('Howdy, Ada!') });
+      expect(await fetchText(`${url}/?name=Ada`)).toMatchObject({
+        status: 200,
+        body: expect.stringContaining('Howdy, Ada!'),
+      });
     } finally {
       dev.interrupt();
     }

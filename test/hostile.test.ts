@@ -6,7 +6,9 @@ import { leftovers } from './setup/leaks.js';
 describe('hostile plugins', () => {
   it('X3: cannot reach the private port; forged replies on parentPort resolve nobody and are counted', async () => {
     const gate = new Gate();
-    const plugin = await loadPlugin<typeof import('./fixtures/x-forger.mjs')>(fixture('x-forger.mjs'), { data: { gate: gate.buffer } });
+    const plugin = await loadPlugin<typeof import('./fixtures/x-forger.mjs')>(fixture('x-forger.mjs'), {
+      data: { gate: gate.buffer },
+    });
     // Best effort against accidents: not in workerData, not among listed handles, not the async resource of a call.
     expect(await plugin.api.privatePortVisible()).toEqual({ workerData: false, handles: false, asyncResource: false });
     const held = plugin.api.hold();
@@ -29,7 +31,9 @@ describe('hostile plugins', () => {
     // Sync and async replies, alone and batched (Array.prototype.push/slice, Promise.prototype.then,
     // Promise species, Map.prototype.get, queueMicrotask and AsyncResource are all replaced in the worker).
     expect(await plugin.api.later('async')).toBe('async');
-    expect(await Promise.all([plugin.api.echo(1), plugin.api.later(2), plugin.api.echo(3), plugin.api.later(4)])).toEqual([1, 2, 3, 4]);
+    expect(
+      await Promise.all([plugin.api.echo(1), plugin.api.later(2), plugin.api.echo(3), plugin.api.later(4)]),
+    ).toEqual([1, 2, 3, 4]);
     expect(await plugin.api.probe()).toEqual({ polluted: 'yes', hasProcess: false });
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect([1].map((x) => x + 1)).toEqual([2]);
@@ -64,7 +68,9 @@ describe('hostile plugins', () => {
   it('C9/X4: 10,000 callbacks kept by the plugin are released at close', async () => {
     type Api = typeof import('./fixtures/x-callbacks.mjs');
     const plugin = await loadPlugin<Api>(fixture('x-callbacks.mjs'));
-    const counts = await Promise.all(Array.from({ length: 10_000 }, (_, i) => plugin.api.keep(proxy((v: number) => v + i))));
+    const counts = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) => plugin.api.keep(proxy((v: number) => v + i))),
+    );
     expect(Math.max(...counts)).toBe(10_000);
     expect(await plugin.api.callKept(9_999, 1)).toBe(10_000);
     expect(leftovers().ports).toBeGreaterThanOrEqual(10_000);
@@ -76,7 +82,14 @@ describe('hostile plugins', () => {
     type Api = typeof import('./fixtures/x-walker.mjs');
     const plugin = await loadPlugin<Api>(fixture('x-walker.mjs'));
     const results = await plugin.api.walk(proxy(() => 'called'));
-    expect(results).toEqual({ call: 'called', ctor: 'refused', construct: 'refused', set: 'refused', get: 'refused', endpoint: 'refused' });
+    expect(results).toEqual({
+      call: 'called',
+      ctor: 'refused',
+      construct: 'refused',
+      set: 'refused',
+      get: 'refused',
+      endpoint: 'refused',
+    });
     expect((globalThis as Record<string, unknown>)['__pwned']).toBeUndefined();
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     await plugin.close();

@@ -70,43 +70,55 @@ describe('createHotSwap', () => {
   it.each([
     ['S1', 64, 5],
     ['S2', 256, 1],
-  ])('S1/S2 (%s): %i callers doing %i ms of work through 20 swaps: 0 failures, none served by an older version', async (_, callers, workMs) => {
-    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
-    const traffic = load(hs, callers, workMs);
-    for (let n = 1; n <= 20; n++) {
-      await hs.swap(n % 2 ? B : A, { data: { label: `v${n}` } });
-      traffic.swapped(n);
-    }
-    const tally = await traffic.stop();
-    expect(tally.failed).toEqual([]);
-    expect(tally.violations).toBe(0);
-    expect(hs.versions).toHaveLength(1);
-    await hs.close();
-  });
+  ])(
+    'S1/S2 (%s): %i callers doing %i ms of work through 20 swaps: 0 failures, none served by an older version',
+    async (_, callers, workMs) => {
+      const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+      const traffic = load(hs, callers, workMs);
+      for (let n = 1; n <= 20; n++) {
+        await hs.swap(n % 2 ? B : A, { data: { label: `v${n}` } });
+        traffic.swapped(n);
+      }
+      const tally = await traffic.stop();
+      expect(tally.failed).toEqual([]);
+      expect(tally.violations).toBe(0);
+      expect(hs.versions).toHaveLength(1);
+      await hs.close();
+    },
+  );
 
   it.each([
     ['a module that does not parse', () => ({ specifier: fixture('syntax-error.mjs'), options: {} })],
     ['an onLoad that throws', () => ({ specifier: A, options: { data: { failLoad: true } } })],
     ['a failing health check', () => ({ specifier: B, options: { healthCheck: async () => false } })],
-    ['a throwing health check', () => ({ specifier: B, options: { healthCheck: () => Promise.reject(new Error('unhealthy')) } })],
+    [
+      'a throwing health check',
+      () => ({ specifier: B, options: { healthCheck: () => Promise.reject(new Error('unhealthy')) } }),
+    ],
     ['a missing file', () => ({ specifier: fixture('does-not-exist.mjs'), options: {} })],
-  ])('S6: a swap to %s under load fails ERR_SWAP_FAILED; the old version keeps serving; 0 failed calls', async (_, make) => {
-    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
-    const traffic = load(hs, 16);
-    const { specifier, options } = make();
-    await expect(hs.swap(specifier, options)).rejects.toMatchObject({ code: 'ERR_SWAP_FAILED', version: hs.version });
-    expect(hs.state).toBe('ready');
-    expect(await hs.api.whoami()).toBe('v0');
-    const tally = await traffic.stop();
-    expect(tally.failed).toEqual([]);
-    expect(hs.versions).toHaveLength(1);
-    await hs.close();
-  });
+  ])(
+    'S6: a swap to %s under load fails ERR_SWAP_FAILED; the old version keeps serving; 0 failed calls',
+    async (_, make) => {
+      const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
+      const traffic = load(hs, 16);
+      const { specifier, options } = make();
+      await expect(hs.swap(specifier, options)).rejects.toMatchObject({ code: 'ERR_SWAP_FAILED', version: hs.version });
+      expect(hs.state).toBe('ready');
+      expect(await hs.api.whoami()).toBe('v0');
+      const tally = await traffic.stop();
+      expect(tally.failed).toEqual([]);
+      expect(hs.versions).toHaveLength(1);
+      await hs.close();
+    },
+  );
 
   it('the cause of a failed swap is the load error, with its own code', async () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
     const failure = await hs.swap(A, { data: { failLoad: true } }).catch((e: unknown) => e);
-    expect(failure).toMatchObject({ code: 'ERR_SWAP_FAILED', cause: { code: 'ERR_PLUGIN_LOAD', cause: { code: 'E_REFUSED' } } });
+    expect(failure).toMatchObject({
+      code: 'ERR_SWAP_FAILED',
+      cause: { code: 'ERR_PLUGIN_LOAD', cause: { code: 'E_REFUSED' } },
+    });
     await hs.close();
   });
 
@@ -127,7 +139,11 @@ describe('createHotSwap', () => {
     const report = await swapped;
     expect(report.close.outcome).toBe('crashed');
     const settled = await outcomes;
-    for (const s of settled) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_CRASHED', version: old.version, exitCode: 3 } });
+    for (const s of settled)
+      expect(s).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'ERR_PLUGIN_CRASHED', version: old.version, exitCode: 3 },
+      });
     expect(hs.state).toBe('ready');
     expect(await hs.api.whoami()).toBe('v1');
     await hs.close();
@@ -158,8 +174,12 @@ describe('createHotSwap', () => {
     // v0 drains (2 calls), v1 is current with 1 call. A swap to v2 makes v1 drain too: retain 1 → v0 goes.
     const toV2 = hs.swap(B, { data: { label: 'v2' } });
     const [first] = await Promise.all([toV1, new Promise((resolve) => hs.once('swap', resolve))]);
-    expect(first).toMatchObject({ from: expect.any(String), close: { outcome: 'closed', drained: false, terminatedCalls: 2 } });
-    for (const s of await v0calls) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_TERMINATED' } });
+    expect(first).toMatchObject({
+      from: expect.any(String),
+      close: { outcome: 'closed', drained: false, terminatedCalls: 2 },
+    });
+    for (const s of await v0calls)
+      expect(s).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_TERMINATED' } });
     expect(hs.versions.map((v) => v.role)).toEqual(['current', 'draining']);
     gate.open();
     expect(await v1calls).toEqual([{ status: 'fulfilled', value: 'v1' }]);
@@ -191,7 +211,7 @@ describe('createHotSwap', () => {
     await expect(hs.swap(B)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED' });
   });
 
-  it('swap() inherits the hot swap\'s load options (data, timeouts, limits), but not its version label', async () => {
+  it("swap() inherits the hot swap's load options (data, timeouts, limits), but not its version label", async () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'first' }, version: 'pinned', callTimeoutMs: 5_000 });
     await hs.swap(B);
     expect(await hs.api.whoami()).toBe('first');
@@ -203,7 +223,13 @@ describe('createHotSwap', () => {
 
   it('a throwing swap listener does not wedge the hot swap: swaps settle, old versions are retired (child process)', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [fixture('h-throwing-listener.mjs'), A, B]);
-    expect(JSON.parse(stdout)).toEqual({ first: 'closed', second: 'closed', served: 'v2', versions: 1, uncaught: ['listener bug', 'listener bug'] });
+    expect(JSON.parse(stdout)).toEqual({
+      first: 'closed',
+      second: 'closed',
+      served: 'v2',
+      versions: 1,
+      uncaught: ['listener bug', 'listener bug'],
+    });
   });
 
   it('a candidate that dies during its health check is not switched to: ERR_SWAP_FAILED, the old version serves on', async () => {
@@ -215,7 +241,10 @@ describe('createHotSwap', () => {
         return true;
       },
     });
-    await expect(failure).rejects.toMatchObject({ code: 'ERR_SWAP_FAILED', cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 3 } });
+    await expect(failure).rejects.toMatchObject({
+      code: 'ERR_SWAP_FAILED',
+      cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 3 },
+    });
     expect(hs.state).toBe('ready');
     expect(await hs.api.whoami()).toBe('v0');
     await hs.close();
@@ -223,7 +252,9 @@ describe('createHotSwap', () => {
 
   it('a health check that never settles fails the swap at healthCheckTimeoutMs, and close() does not wait for it', async () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
-    await expect(hs.swap(B, { data: { label: 'v1' }, healthCheckTimeoutMs: 50, healthCheck: () => new Promise(() => {}) })).rejects.toMatchObject({
+    await expect(
+      hs.swap(B, { data: { label: 'v1' }, healthCheckTimeoutMs: 50, healthCheck: () => new Promise(() => {}) }),
+    ).rejects.toMatchObject({
       code: 'ERR_SWAP_FAILED',
       cause: { code: 'ERR_PLUGIN_TIMEOUT' },
     });
@@ -241,22 +272,34 @@ describe('createHotSwap', () => {
     const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' } });
     const old = hs.current;
     let closing: Promise<unknown> | undefined;
-    hs.once('swap', () => (closing = hs.close({ timeoutMs: 0 })));
+    hs.once('swap', () => {
+      closing = hs.close({ timeoutMs: 0 });
+    });
     await hs.swap(B, { data: { label: 'v1' } });
     expect(await closing).toHaveLength(2);
     expect(old.state).toBe('closed');
   });
 
   it('rejects bad options naming them', async () => {
-    await expect(createHotSwap(A, { retain: -1 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.retain' });
-    await expect(createHotSwap(A, { restart: { maxRestarts: 1.5 } })).rejects.toMatchObject({ option: 'options.restart.maxRestarts' });
-    await expect(createHotSwap(A, { healthCheck: 1 as never })).rejects.toMatchObject({ option: 'options.healthCheck' });
+    await expect(createHotSwap(A, { retain: -1 })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'options.retain',
+    });
+    await expect(createHotSwap(A, { restart: { maxRestarts: 1.5 } })).rejects.toMatchObject({
+      option: 'options.restart.maxRestarts',
+    });
+    await expect(createHotSwap(A, { healthCheck: 1 as never })).rejects.toMatchObject({
+      option: 'options.healthCheck',
+    });
   });
 });
 
 describe('restart policy', () => {
   it('restarts a crashed current version, then gives up after the intensity limit: state failed, calls reject ERR_PLUGIN_CRASHED', async () => {
-    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' }, restart: { maxRestarts: 2, withinMs: 60_000, backoffMs: 1 } });
+    const hs = await createHotSwap<Versioned>(A, {
+      data: { label: 'v0' },
+      restart: { maxRestarts: 2, withinMs: 60_000, backoffMs: 1 },
+    });
     const restarts: number[] = [];
     hs.on('restart', (e) => restarts.push(e.attempt));
     const failed = new Promise((resolve) => hs.once('failed', resolve));
@@ -272,7 +315,10 @@ describe('restart policy', () => {
     await failed;
     expect(restarts).toEqual([1, 2]);
     expect(hs.state).toBe('failed');
-    await expect(hs.api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 9 } });
+    await expect(hs.api.whoami()).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_CRASHED',
+      cause: { code: 'ERR_PLUGIN_CRASHED', exitCode: 9 },
+    });
     // A successful swap recovers from failed.
     await hs.swap(B, { data: { label: 'v1' } });
     expect(hs.state).toBe('ready');
@@ -283,10 +329,20 @@ describe('restart policy', () => {
   it('L8: a version that always dies while booting is restarted at most maxRestarts times, then one failed event', async () => {
     const dir = tempDir();
     const attempts = join(dir, 'attempts.txt');
-    const path = writePlugin(dir, 'plugin.mjs', `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\nexport function ok() { return 1; }\n`);
-    const hs = await createHotSwap<{ die(): Promise<never>; ok(): number }>(path, { restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 } });
+    const path = writePlugin(
+      dir,
+      'plugin.mjs',
+      `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\nexport function ok() { return 1; }\n`,
+    );
+    const hs = await createHotSwap<{ die(): Promise<never>; ok(): number }>(path, {
+      restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 },
+    });
     // From now on every boot of this file records itself and exits while loading.
-    writePlugin(dir, 'plugin.mjs', `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(attempts)}, 'x');\nprocess.exit(1);\n`);
+    writePlugin(
+      dir,
+      'plugin.mjs',
+      `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(attempts)}, 'x');\nprocess.exit(1);\n`,
+    );
     let failedEvents = 0;
     let restarts = 0;
     hs.on('restart', () => restarts++);
@@ -303,21 +359,33 @@ describe('restart policy', () => {
   });
 
   it('calls made while restarting keep their own signal and timeout', async () => {
-    const hs = await createHotSwap<Versioned>(A, { data: { label: 'v0' }, restart: { maxRestarts: 3, backoffMs: 60_000, maxBackoffMs: 60_000 } });
+    const hs = await createHotSwap<Versioned>(A, {
+      data: { label: 'v0' },
+      restart: { maxRestarts: 3, backoffMs: 60_000, maxBackoffMs: 60_000 },
+    });
     await expect(hs.api.die(2)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });
     expect(hs.state).toBe('restarting');
     const controller = new AbortController();
     const aborted = hs.with({ signal: controller.signal }).api.whoami();
     controller.abort('gave up');
     await expect(aborted).rejects.toMatchObject({ code: 'ERR_PLUGIN_ABORTED', cause: 'gave up' });
-    await expect(hs.with({ timeoutMs: 20 }).api.whoami()).rejects.toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 20 });
+    await expect(hs.with({ timeoutMs: 20 }).api.whoami()).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_TIMEOUT',
+      timeoutMs: 20,
+    });
     await hs.destroy();
   });
 
   it('boots that fail slower than the window still count: the hot swap gives up', async () => {
     const dir = tempDir();
-    const path = writePlugin(dir, 'plugin.mjs', `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\n`);
-    const hs = await createHotSwap<{ die(): Promise<never> }>(path, { restart: { maxRestarts: 2, withinMs: 1, backoffMs: 1 } });
+    const path = writePlugin(
+      dir,
+      'plugin.mjs',
+      `export function die() { setImmediate(() => process.exit(1)); return new Promise(() => {}); }\n`,
+    );
+    const hs = await createHotSwap<{ die(): Promise<never> }>(path, {
+      restart: { maxRestarts: 2, withinMs: 1, backoffMs: 1 },
+    });
     writePlugin(dir, 'plugin.mjs', `process.exit(1);\n`);
     const failed = new Promise((resolve) => hs.once('failed', resolve));
     await expect(hs.api.die()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED' });

@@ -23,7 +23,10 @@ function slope(points: Array<[number, number]>): number {
 
 /** Growth from the first sample to the median of the last quarter, and the slope over the last half. */
 function summarize(samples: Array<[number, number]>) {
-  const lastQuarter = samples.slice(-Math.ceil(samples.length / 4)).map(([, y]) => y).sort((a, b) => a - b);
+  const lastQuarter = samples
+    .slice(-Math.ceil(samples.length / 4))
+    .map(([, y]) => y)
+    .sort((a, b) => a - b);
   const median = lastQuarter[Math.floor(lastQuarter.length / 2)]!;
   return { growth: median - samples[0]![1], slopePerCycle: slope(samples.slice(Math.floor(samples.length / 2))) };
 }
@@ -54,7 +57,9 @@ describe('memory', { timeout: 240_000 }, () => {
   it('L7: 200 load/close cycles, 10 at a time, leave the host heap flat', async () => {
     const samples: Array<[number, number]> = [];
     for (let round = 1; round <= 20; round++) {
-      const plugins = await Promise.all(Array.from({ length: 10 }, () => loadPlugin<Versioned>(fixture('versioned.mjs'), { data: { label: 'x' } })));
+      const plugins = await Promise.all(
+        Array.from({ length: 10 }, () => loadPlugin<Versioned>(fixture('versioned.mjs'), { data: { label: 'x' } })),
+      );
       await Promise.all(plugins.map((p) => p.api.work(round)));
       await Promise.all(plugins.map((p) => p.close()));
       samples.push([round * 10, heapAfterGc()]);

@@ -120,7 +120,11 @@ describe('loadPlugin: first load', () => {
     const path = writePlugin(dir, 'changing.mjs', 'export function which() { return "first"; }\n');
     const first = await loadPlugin<Changing>(path);
     try {
-      writePlugin(dir, 'changing.mjs', 'export function which() { return "second"; }\nexport function added() { return true; }\n');
+      writePlugin(
+        dir,
+        'changing.mjs',
+        'export function which() { return "second"; }\nexport function added() { return true; }\n',
+      );
       const second = await loadPlugin<Changing>(path);
       try {
         expect(await second.api.which()).toBe('second');
@@ -205,7 +209,10 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', cause: { message: 'l-tla-reject rejected', code: 'E_L_TLA' } });
+    expect(error).toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      cause: { message: 'l-tla-reject rejected', code: 'E_L_TLA' },
+    });
     expect((error as Error).cause).toBeInstanceOf(RangeError);
   });
 
@@ -221,7 +228,10 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', cause: { message: 'l-onload-rejects', code: 'E_L_ONLOAD_REJECTS' } });
+    expect(error).toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      cause: { message: 'l-onload-rejects', code: 'E_L_ONLOAD_REJECTS' },
+    });
     expect((error as Error).cause).toBeInstanceOf(TypeError);
   });
 
@@ -246,7 +256,11 @@ describe('loadPlugin: options are validated before anything starts', () => {
     ["readyTimeoutMs: 'x'", { readyTimeoutMs: 'x' }, 'options.readyTimeoutMs'],
     ['readyTimeoutMs: Infinity', { readyTimeoutMs: Infinity }, 'options.readyTimeoutMs'],
     ['readyTimeoutMs: NaN', { readyTimeoutMs: Number.NaN }, 'options.readyTimeoutMs'],
-    ['resourceLimits.maxOldGenerationSizeMb: -1', { resourceLimits: { maxOldGenerationSizeMb: -1 } }, 'options.resourceLimits.maxOldGenerationSizeMb'],
+    [
+      'resourceLimits.maxOldGenerationSizeMb: -1',
+      { resourceLimits: { maxOldGenerationSizeMb: -1 } },
+      'options.resourceLimits.maxOldGenerationSizeMb',
+    ],
     ['resourceLimits.bogus', { resourceLimits: { bogus: 1 } }, 'options.resourceLimits.bogus'],
     ['env: { A: 1 }', { env: { A: 1 } }, 'options.env.A'],
     ['env: a string', { env: 'A=1' }, 'options.env'],
@@ -257,14 +271,17 @@ describe('loadPlugin: options are validated before anything starts', () => {
     ['options: null', null, 'options'],
   ];
 
-  it.each(bad)('%s rejects ERR_PLUGIN_INVALID_OPTION naming the option (never throws synchronously)', async (_label, options, option) => {
-    let returned: unknown;
-    expect(() => {
-      returned = loadPlugin(fixture('l-data.mjs'), options as LoadOptions);
-    }).not.toThrow();
-    expect(returned).toBeInstanceOf(Promise);
-    await expect(returned).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option });
-  });
+  it.each(bad)(
+    '%s rejects ERR_PLUGIN_INVALID_OPTION naming the option (never throws synchronously)',
+    async (_label, options, option) => {
+      let returned: unknown;
+      expect(() => {
+        returned = loadPlugin(fixture('l-data.mjs'), options as LoadOptions);
+      }).not.toThrow();
+      expect(returned).toBeInstanceOf(Promise);
+      await expect(returned).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option });
+    },
+  );
 
   it('range errors are RangeErrors and type errors are TypeErrors', async () => {
     await expect(loadPlugin(fixture('l-data.mjs'), { callTimeoutMs: -1 })).rejects.toBeInstanceOf(RangeError);
@@ -315,8 +332,14 @@ describe('idle plugins do not keep the host alive', () => {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     // Safety net only: a child that hangs is killed so the test fails instead of hanging.
     const safetyNet = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('close', (c, s) => resolve([c, s])),
+    );
     clearTimeout(safetyNet);
-    expect({ code, signal, stdout }, `child stderr: ${stderr}`).toEqual({ code: 0, signal: null, stdout: 'called:1\n' });
+    expect({ code, signal, stdout }, `child stderr: ${stderr}`).toEqual({
+      code: 0,
+      signal: null,
+      stdout: 'called:1\n',
+    });
   });
 });

@@ -11,7 +11,7 @@ import { caught, fixture, tempDir } from './helpers.js';
 import { atomicSave, install, until } from './manager-helpers.js';
 
 function memfs(files: Record<string, string>): ManagerFs {
-  return createFsFromVolume(Volume.fromJSON(files)).promises as unknown as ManagerFs;
+  return createFsFromVolume(Volume.fromJSON(files)).promises;
 }
 
 describe('scan and hash (memfs)', () => {
@@ -42,15 +42,23 @@ describe('scan and hash (memfs)', () => {
     expect(diff).toEqual({ unchanged: ['a', 'b', 'pkg'], changed: ['folder'], added: ['new'], removed: [] });
     const gone = { ...files } as Record<string, string>;
     delete gone['/p/a.mjs'];
-    expect(diffScan(new Map([...before].map(([n, p]) => [n, p.hash])), await scanPlugins(memfs(gone), '/p')).removed).toEqual(['a']);
+    expect(
+      diffScan(new Map([...before].map(([n, p]) => [n, p.hash])), await scanPlugins(memfs(gone), '/p')).removed,
+    ).toEqual(['a']);
   });
 
   it('same content, same hash; two entries claiming one name, or a folder without entry, fail ERR_MANAGER_SCAN', async () => {
     const one = await scanPlugins(memfs(files), '/p');
     const two = await scanPlugins(memfs(files), '/p');
     expect(one.get('folder')?.hash).toBe(two.get('folder')?.hash);
-    await expect(scanPlugins(memfs({ '/p/a.mjs': '', '/p/a.js': '' }), '/p')).rejects.toMatchObject({ code: 'ERR_MANAGER_SCAN', pluginName: 'a' });
-    await expect(scanPlugins(memfs({ '/p/empty/readme.txt': '' }), '/p')).rejects.toMatchObject({ code: 'ERR_MANAGER_SCAN', pluginName: 'empty' });
+    await expect(scanPlugins(memfs({ '/p/a.mjs': '', '/p/a.js': '' }), '/p')).rejects.toMatchObject({
+      code: 'ERR_MANAGER_SCAN',
+      pluginName: 'a',
+    });
+    await expect(scanPlugins(memfs({ '/p/empty/readme.txt': '' }), '/p')).rejects.toMatchObject({
+      code: 'ERR_MANAGER_SCAN',
+      pluginName: 'empty',
+    });
     await expect(scanPlugins(memfs({}), '/nope')).rejects.toMatchObject({ code: 'ERR_MANAGER_SCAN' });
   });
 
@@ -167,7 +175,9 @@ describe.each(['worker', 'inline'] as const)('PluginManager (isolation: %s)', (i
     writeFileSync(join(dir, 'd.mjs'), 'export const x = ;');
     const error = await caught(manager.reload());
     expect(error).toMatchObject({ code: 'ERR_MANAGER_RELOAD' });
-    const failures = (error as { failures: Array<{ name: string; error: { code: string; cause?: { code?: string } } }> }).failures;
+    const failures = (
+      error as { failures: Array<{ name: string; error: { code: string; cause?: { code?: string } } }> }
+    ).failures;
     expect(failures.map((f) => [f.name, f.error.code]).sort()).toEqual([
       ['c', 'ERR_PLUGIN_LOAD'],
       ['d', 'ERR_PLUGIN_LOAD'],
@@ -209,7 +219,12 @@ describe.each(['worker', 'inline'] as const)('PluginManager (isolation: %s)', (i
     expect(await manager.invoke('svc', 'peers')).toEqual(['db']);
     expect(await manager.invoke('svc', 'via', 'db', 'k')).toBe('db1:k');
     install(dir, 'm-dep.mjs', 'db.mjs', { V: 'db2', DEPS: '[]' });
-    expect(await manager.reload()).toEqual({ unchanged: ['other'], notReloadable: [], loaded: ['db', 'svc'], removed: [] });
+    expect(await manager.reload()).toEqual({
+      unchanged: ['other'],
+      notReloadable: [],
+      loaded: ['db', 'svc'],
+      removed: [],
+    });
     expect(await manager.invoke('svc', 'via', 'db', 'k')).toBe('db2:k');
   });
 
@@ -221,10 +236,16 @@ describe.each(['worker', 'inline'] as const)('PluginManager (isolation: %s)', (i
     install(dir, 'm-dep.mjs', 'a.mjs', { V: 'a2', DEPS: '["b"]' });
     install(dir, 'm-dep.mjs', 'b.mjs', { V: 'b', DEPS: '["a"]' });
     const cycle = await caught(manager.reload());
-    expect(cycle).toMatchObject({ code: 'ERR_MANAGER_RELOAD', failures: [{ error: { code: 'ERR_MANAGER_DEPENDENCY_CYCLE' } }] });
+    expect(cycle).toMatchObject({
+      code: 'ERR_MANAGER_RELOAD',
+      failures: [{ error: { code: 'ERR_MANAGER_DEPENDENCY_CYCLE' } }],
+    });
     install(dir, 'm-dep.mjs', 'b.mjs', { V: 'b', DEPS: '["nowhere"]' });
     const missing = await caught(manager.reload());
-    expect(missing).toMatchObject({ code: 'ERR_MANAGER_RELOAD', failures: [{ name: 'b', error: { code: 'ERR_MANAGER_DEPENDENCY', dependency: 'nowhere' } }] });
+    expect(missing).toMatchObject({
+      code: 'ERR_MANAGER_RELOAD',
+      failures: [{ name: 'b', error: { code: 'ERR_MANAGER_DEPENDENCY', dependency: 'nowhere' } }],
+    });
     expect(await manager.invoke('a', 'get', 'k')).toBe('a1:k');
     expect(manager.plugins).toEqual(['a']);
   });
@@ -243,8 +264,13 @@ describe.each(['worker', 'inline'] as const)('PluginManager (isolation: %s)', (i
       await manager.reload();
       vi.advanceTimersByTime(60_000);
       expect(await job).toEqual({ v: 'v2', data: { n: 1 } });
-      await expect(manager.schedule(0, 'p', 'live_echo', { f: () => {} })).rejects.toMatchObject({ code: 'ERR_MANAGER_JOB_CLONE' });
-      await expect(manager.schedule(0, 'p', 'whoami' as 'live_x')).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'fn' });
+      await expect(manager.schedule(0, 'p', 'live_echo', { f: () => {} })).rejects.toMatchObject({
+        code: 'ERR_MANAGER_JOB_CLONE',
+      });
+      await expect(manager.schedule(0, 'p', 'whoami' as 'live_x')).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_INVALID_OPTION',
+        option: 'fn',
+      });
       const pending = caught(manager.schedule(new Date(Date.now() + 60_000), 'p', 'live_echo', 1));
       await manager.close();
       expect(await pending).toMatchObject({ code: 'ERR_MANAGER_CLOSED' });
@@ -268,7 +294,10 @@ describe.each(['worker', 'inline'] as const)('PluginManager (isolation: %s)', (i
     expect(await manager.invoke('a', 'whoami')).toBe('v2');
     const broken = until<{ code: string }>(manager, 'reloadError');
     writeFileSync(join(dir, 'a.mjs'), 'export const = ;');
-    expect(await broken).toMatchObject({ code: 'ERR_MANAGER_RELOAD', failures: [{ name: 'a', error: { code: 'ERR_PLUGIN_LOAD' } }] });
+    expect(await broken).toMatchObject({
+      code: 'ERR_MANAGER_RELOAD',
+      failures: [{ name: 'a', error: { code: 'ERR_PLUGIN_LOAD' } }],
+    });
     expect(await manager.invoke('a', 'whoami')).toBe('v2');
     reloaded = until<{ loaded: string[] }>(manager, 'reload', (r) => r.loaded.includes('a'));
     atomicSave(dir, 'a.mjs', readFileSync(fixture('m-basic.mjs'), 'utf8').replaceAll('__V__', 'v3'));

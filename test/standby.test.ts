@@ -15,7 +15,14 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { createHotSwap, loadPlugin, type HotSwap, type HotSwapOptions, type PluginApi, type SwapOptions } from '../src/index.js';
+import {
+  createHotSwap,
+  loadPlugin,
+  type HotSwap,
+  type HotSwapOptions,
+  type PluginApi,
+  type SwapOptions,
+} from '../src/index.js';
 import { caught, fixture, Gate, tempDir, writePlugin } from './helpers.js';
 import { settleLeftovers } from './setup/leaks.js';
 
@@ -90,9 +97,15 @@ describe('standby: options', () => {
   });
 
   it('standby is not a per-swap option, nor a loadPlugin option: both reject ERR_PLUGIN_INVALID_OPTION', async () => {
-    await expect(loadPlugin(A, { standby: true } as never)).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.standby' });
+    await expect(loadPlugin(A, { standby: true } as never)).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'options.standby',
+    });
     const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
-    await expect(hs.swap(B, { standby: true } as never)).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: expect.stringMatching(/(^|\.)standby$/) });
+    await expect(hs.swap(B, { standby: true } as never)).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: expect.stringMatching(/(^|\.)standby$/),
+    });
     expect(hs.state).toBe('ready');
     expect(await hs.api.whoami()).toBe('v0');
     await hs.close();
@@ -134,9 +147,25 @@ describe('standby: swaps', () => {
     await hs.close();
   });
 
-  const SPAWN = { env: { S_ENV: 'hot swap' }, resourceLimits: { maxOldGenerationSizeMb: 128 }, execArgv: ['--trace-warnings'] };
-  const changes: Array<{ option: string; change: SwapOptions<Probe>; read: (api: PluginApi<Probe>) => Promise<unknown>; kept: unknown; changed: unknown }> = [
-    { option: 'env', change: { env: { S_ENV: 'swap' } }, read: (api) => api.env('S_ENV'), kept: 'hot swap', changed: 'swap' },
+  const SPAWN = {
+    env: { S_ENV: 'hot swap' },
+    resourceLimits: { maxOldGenerationSizeMb: 128 },
+    execArgv: ['--trace-warnings'],
+  };
+  const changes: Array<{
+    option: string;
+    change: SwapOptions<Probe>;
+    read: (api: PluginApi<Probe>) => Promise<unknown>;
+    kept: unknown;
+    changed: unknown;
+  }> = [
+    {
+      option: 'env',
+      change: { env: { S_ENV: 'swap' } },
+      read: (api) => api.env('S_ENV'),
+      kept: 'hot swap',
+      changed: 'swap',
+    },
     {
       option: 'resourceLimits',
       change: { resourceLimits: { maxOldGenerationSizeMb: 96 } },
@@ -144,67 +173,98 @@ describe('standby: swaps', () => {
       kept: 128,
       changed: 96,
     },
-    { option: 'execArgv', change: { execArgv: ['--no-deprecation'] }, read: (api) => api.flags(), kept: ['--trace-warnings'], changed: ['--no-deprecation'] },
+    {
+      option: 'execArgv',
+      change: { execArgv: ['--no-deprecation'] },
+      read: (api) => api.flags(),
+      kept: ['--trace-warnings'],
+      changed: ['--no-deprecation'],
+    },
   ];
 
-  it.each(changes)('a swap that changes $option boots a fresh worker (standby: false) and keeps the standby, which the next swap uses', async ({ change, read, kept, changed }) => {
-    const hs = await createHotSwap<Probe>(P, { standby: true, ...SPAWN });
-    expect(await read(hs.api)).toEqual(kept);
+  it.each(changes)(
+    'a swap that changes $option boots a fresh worker (standby: false) and keeps the standby, which the next swap uses',
+    async ({ change, read, kept, changed }) => {
+      const hs = await createHotSwap<Probe>(P, { standby: true, ...SPAWN });
+      expect(await read(hs.api)).toEqual(kept);
 
-    const beforeFresh = marker();
-    const fresh = await hs.swap(P, change);
-    expect(fresh.standby).toBe(false);
-    expect(await read(hs.api)).toEqual(changed);
-    expect(hs.current.threadId).toBeGreaterThan(beforeFresh.id);
+      const beforeFresh = marker();
+      const fresh = await hs.swap(P, change);
+      expect(fresh.standby).toBe(false);
+      expect(await read(hs.api)).toEqual(changed);
+      expect(hs.current.threadId).toBeGreaterThan(beforeFresh.id);
 
-    const beforeStandby = marker();
-    const onStandby = await hs.swap(P);
-    expect(onStandby.standby).toBe(true);
-    expect(await read(hs.api)).toEqual(kept);
-    // Booted before this swap was asked for: the standby kept through the fresh swap.
-    expect(hs.current.threadId).toBeLessThan(beforeStandby.id);
-    expect(await hs.api.modules()).toBe(1);
+      const beforeStandby = marker();
+      const onStandby = await hs.swap(P);
+      expect(onStandby.standby).toBe(true);
+      expect(await read(hs.api)).toEqual(kept);
+      // Booted before this swap was asked for: the standby kept through the fresh swap.
+      expect(hs.current.threadId).toBeLessThan(beforeStandby.id);
+      expect(await hs.api.modules()).toBe(1);
 
-    await Promise.all([beforeFresh.exited, beforeStandby.exited]);
-    await hs.close();
-  });
+      await Promise.all([beforeFresh.exited, beforeStandby.exited]);
+      await hs.close();
+    },
+  );
 
   it('the same env, resourceLimits and execArgv given again (equal values, new objects) do not change them: the swap runs on the standby', async () => {
     const hs = await createHotSwap<Probe>(P, { standby: true, ...SPAWN });
-    const report = await hs.swap(P, { env: { S_ENV: 'hot swap' }, resourceLimits: { maxOldGenerationSizeMb: 128 }, execArgv: ['--trace-warnings'] });
+    const report = await hs.swap(P, {
+      env: { S_ENV: 'hot swap' },
+      resourceLimits: { maxOldGenerationSizeMb: 128 },
+      execArgv: ['--trace-warnings'],
+    });
     expect(report.standby).toBe(true);
     expect(await hs.api.env('S_ENV')).toBe('hot swap');
     await hs.close();
   });
 
   it.each([
-    ['a module that does not parse', () => ({ specifier: fixture('syntax-error.mjs'), options: {} }), { code: 'ERR_PLUGIN_LOAD' }],
-    ['an onLoad that throws', () => ({ specifier: fixture('s-refuse.mjs'), options: {} }), { code: 'ERR_PLUGIN_LOAD', cause: { code: 'E_S_REFUSED' } }],
+    [
+      'a module that does not parse',
+      () => ({ specifier: fixture('syntax-error.mjs'), options: {} }),
+      { code: 'ERR_PLUGIN_LOAD' },
+    ],
+    [
+      'an onLoad that throws',
+      () => ({ specifier: fixture('s-refuse.mjs'), options: {} }),
+      { code: 'ERR_PLUGIN_LOAD', cause: { code: 'E_S_REFUSED' } },
+    ],
     [
       'a version that fails its health check',
       // Another file than P (a copy), so an isolate that ran it would show two plugin modules.
-      () => ({ specifier: writePlugin(tempDir(), 'probe-copy.mjs', readFileSync(P, 'utf8')), options: { healthCheck: () => false } }),
+      () => ({
+        specifier: writePlugin(tempDir(), 'probe-copy.mjs', readFileSync(P, 'utf8')),
+        options: { healthCheck: () => false },
+      }),
       undefined,
     ],
-  ])('N5: a swap to %s fails on the standby ERR_SWAP_FAILED; that worker is discarded and the next swap still runs on a standby', async (_label, make, cause) => {
-    const hs = await createHotSwap<Probe>(P, { standby: true, data: { label: 'v0' } });
-    const { specifier, options } = make();
-    const failure = await caught(hs.swap(specifier, options));
-    expect(failure).toMatchObject({ code: 'ERR_SWAP_FAILED', version: hs.version });
-    if (cause) expect(failure).toMatchObject({ cause });
-    expect(hs.state).toBe('ready');
-    expect(await hs.api.data()).toEqual({ label: 'v0' });
+  ])(
+    'N5: a swap to %s fails on the standby ERR_SWAP_FAILED; that worker is discarded and the next swap still runs on a standby',
+    async (_label, make, cause) => {
+      const hs = await createHotSwap<Probe>(P, { standby: true, data: { label: 'v0' } });
+      const { specifier, options } = make();
+      const failure = await caught(hs.swap(specifier, options));
+      expect(failure).toMatchObject({ code: 'ERR_SWAP_FAILED', version: hs.version });
+      if (cause) expect(failure).toMatchObject({ cause });
+      expect(hs.state).toBe('ready');
+      expect(await hs.api.data()).toEqual({ label: 'v0' });
 
-    const next = await hs.swap(P, { data: { label: 'v1' } });
-    expect(next.standby).toBe(true);
-    expect(await hs.api.data()).toEqual({ label: 'v1' });
-    // Its isolate evaluated no plugin module before this one: it is not the one the failed swap used.
-    expect(await hs.api.modules()).toBe(1);
-    await hs.close();
-  });
+      const next = await hs.swap(P, { data: { label: 'v1' } });
+      expect(next.standby).toBe(true);
+      expect(await hs.api.data()).toEqual({ label: 'v1' });
+      // Its isolate evaluated no plugin module before this one: it is not the one the failed swap used.
+      expect(await hs.api.modules()).toBe(1);
+      await hs.close();
+    },
+  );
 
   it('N7: a restart after a crash runs on the standby', async () => {
-    const hs = await createHotSwap<Probe>(P, { standby: true, data: { label: 'v0' }, restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 } });
+    const hs = await createHotSwap<Probe>(P, {
+      standby: true,
+      data: { label: 'v0' },
+      restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 },
+    });
     const crashed = hs.current;
     // Constructed in the crash listener, so before the restart (after its backoff) can start any
     // worker; the standby was booted with the hot swap, before that.
@@ -240,7 +300,10 @@ describe('standby: swaps', () => {
     gate.open(1);
     expect(await Promise.all(held)).toEqual([...old.threadIds]);
     const report = await swapped;
-    expect(report).toMatchObject({ standby: true, close: { outcome: 'closed', drained: true, inFlightAtClose: 2, onFree: 'ok' } });
+    expect(report).toMatchObject({
+      standby: true,
+      close: { outcome: 'closed', drained: true, inFlightAtClose: 2, onFree: 'ok' },
+    });
     expect(gate.freed).toBe(2);
 
     // A swap that changes env boots two fresh workers and keeps the two standby ones for the next swap.
@@ -275,7 +338,11 @@ describe('standby: swaps', () => {
 
   it('concurrent swaps with a standby: the running one completes, a waiting one is superseded, the latest runs on the next standby', async () => {
     const hs = await createHotSwap<Versioned>(A, { standby: true, data: { label: 'v0' } });
-    const results = await Promise.allSettled([hs.swap(B, { data: { label: 'v1' } }), hs.swap(A, { data: { label: 'v2' } }), hs.swap(B, { data: { label: 'v3' } })]);
+    const results = await Promise.allSettled([
+      hs.swap(B, { data: { label: 'v1' } }),
+      hs.swap(A, { data: { label: 'v2' } }),
+      hs.swap(B, { data: { label: 'v3' } }),
+    ]);
     expect(results[0]).toMatchObject({ status: 'fulfilled', value: { standby: true } });
     expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_SWAP_SUPERSEDED' } });
     expect(results[2]).toMatchObject({ status: 'fulfilled', value: { standby: true } });
@@ -333,8 +400,12 @@ describe('standby: close, destroy and process lifetime', () => {
   });
 
   it('a first version that fails to load rejects ERR_PLUGIN_LOAD and leaves no standby behind', async () => {
-    await expect(createHotSwap(fixture('syntax-error.mjs'), { standby: true })).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD' });
-    await expect(createHotSwap(fixture('s-refuse.mjs'), { standby: true, threads: 2 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD' });
+    await expect(createHotSwap(fixture('syntax-error.mjs'), { standby: true })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+    });
+    await expect(createHotSwap(fixture('s-refuse.mjs'), { standby: true, threads: 2 })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+    });
     expect(await settleLeftovers()).toEqual({ workers: 0, ports: 0 });
   });
 
@@ -342,9 +413,16 @@ describe('standby: close, destroy and process lifetime', () => {
     [1, 0],
     [1, 2],
     [2, 1],
-  ])('a host with a standby hot swap (threads %i, %i swaps) that it never closes exits by itself with code 0 (child process)', async (threads, swaps) => {
-    // The child's own timeout is only a safety net against a hang (the test then fails on the status).
-    const { stdout } = await promisify(execFile)(process.execPath, [fixture('s-idle-host.mjs'), A, String(threads), String(swaps)], { timeout: 45_000 });
-    expect(JSON.parse(stdout)).toEqual({ served: `v${swaps}`, standby: Array.from({ length: swaps }, () => true) });
-  });
+  ])(
+    'a host with a standby hot swap (threads %i, %i swaps) that it never closes exits by itself with code 0 (child process)',
+    async (threads, swaps) => {
+      // The child's own timeout is only a safety net against a hang (the test then fails on the status).
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [fixture('s-idle-host.mjs'), A, String(threads), String(swaps)],
+        { timeout: 45_000 },
+      );
+      expect(JSON.parse(stdout)).toEqual({ served: `v${swaps}`, standby: Array.from({ length: swaps }, () => true) });
+    },
+  );
 });

@@ -5,7 +5,6 @@ import { fixture, Gate, caught } from './helpers.js';
 type SyscallApi = typeof import('./fixtures/f-syscall.mjs');
 type EchoApi = typeof import('./fixtures/echo.mjs');
 
-
 describe('a worker blocked in a system call', () => {
   it('F9: close returns by its deadline with terminated false, the call rejects ERR_PLUGIN_TERMINATED, the host keeps serving', async () => {
     const neighbour = await loadPlugin<EchoApi>(fixture('echo.mjs'));
@@ -15,7 +14,14 @@ describe('a worker blocked in a system call', () => {
     await gate.entered(1);
 
     const report = await plugin.close({ timeoutMs: 50, terminateTimeoutMs: 100 });
-    expect(report).toMatchObject({ outcome: 'closed', drained: false, inFlightAtClose: 1, terminatedCalls: 1, onFree: 'skipped', terminated: false });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: false,
+      inFlightAtClose: 1,
+      terminatedCalls: 1,
+      onFree: 'skipped',
+      terminated: false,
+    });
     const error = await blocked;
     expect(error).toBeInstanceOf(PluginTerminatedError);
     expect(error).toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'block', version: plugin.version });

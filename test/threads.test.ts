@@ -5,7 +5,15 @@
  * the test opens the gate to a level) and through events and promises, never through time.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHotSwap, loadPlugin, PluginCrashedError, PluginDestroyedError, PluginManager, type LoadOptions, type PluginManagerOptions } from '../src/index.js';
+import {
+  createHotSwap,
+  loadPlugin,
+  PluginCrashedError,
+  PluginDestroyedError,
+  PluginManager,
+  type LoadOptions,
+  type PluginManagerOptions,
+} from '../src/index.js';
 import { caught, fixture, Gate, tempDir } from './helpers.js';
 import { install } from './manager-helpers.js';
 import { leftovers, settleLeftovers } from './setup/leaks.js';
@@ -18,7 +26,11 @@ const N = fixture('n-gate.mjs');
 async function threaded(threads: number, extra: LoadOptions = {}) {
   const gate = new Gate();
   const counters = new Int32Array(new SharedArrayBuffer(8));
-  const plugin = await loadPlugin<NGate>(N, { threads, data: { gate: gate.buffer, counters: counters.buffer }, ...extra });
+  const plugin = await loadPlugin<NGate>(N, {
+    threads,
+    data: { gate: gate.buffer, counters: counters.buffer },
+    ...extra,
+  });
   return { gate, counters, plugin };
 }
 
@@ -43,24 +55,33 @@ describe('threads: validation', () => {
     ['65 (above 64)', 65, RangeError],
   ];
 
-  it.each(bad)('threads: %s rejects ERR_PLUGIN_INVALID_OPTION naming options.threads, never throws synchronously, starts no worker', async (_label, threads, kind) => {
-    let returned: unknown;
-    expect(() => {
-      returned = loadPlugin(N, { threads } as never);
-    }).not.toThrow();
-    expect(returned).toBeInstanceOf(Promise);
-    const error = await caught(returned as Promise<unknown>);
-    expect(error).toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.threads' });
-    if (kind) expect(error).toBeInstanceOf(kind);
-    expect(leftovers()).toEqual({ workers: 0, ports: 0 });
-  });
+  it.each(bad)(
+    'threads: %s rejects ERR_PLUGIN_INVALID_OPTION naming options.threads, never throws synchronously, starts no worker',
+    async (_label, threads, kind) => {
+      let returned: unknown;
+      expect(() => {
+        returned = loadPlugin(N, { threads } as never);
+      }).not.toThrow();
+      expect(returned).toBeInstanceOf(Promise);
+      const error = await caught(returned as Promise<unknown>);
+      expect(error).toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.threads' });
+      if (kind) expect(error).toBeInstanceOf(kind);
+      expect(leftovers()).toEqual({ workers: 0, ports: 0 });
+    },
+  );
 
   it('createHotSwap() validates threads like loadPlugin(); so does swap(), and the current version keeps serving', async () => {
-    await expect(createHotSwap(N, { threads: 0 })).rejects.toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.threads' });
+    await expect(createHotSwap(N, { threads: 0 })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'options.threads',
+    });
     await expect(createHotSwap(N, { threads: 'two' as never })).rejects.toBeInstanceOf(TypeError);
     const hs = await createHotSwap<NGate>(N, { data: { label: 'v0' } });
     const swapped = await caught(hs.swap(N, { threads: 1.5 }));
-    expect(swapped).toMatchObject({ code: 'ERR_PLUGIN_INVALID_OPTION', option: expect.stringMatching(/(^|\.)threads$/) });
+    expect(swapped).toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: expect.stringMatching(/(^|\.)threads$/),
+    });
     expect(swapped).toBeInstanceOf(RangeError);
     expect(hs.state).toBe('ready');
     expect(await hs.api.label()).toBe('v0');
@@ -115,15 +136,30 @@ describe('threads: loading', () => {
     ['onLoad throws', 'throw', {}, { code: 'E_N_REFUSED' }, 2],
     ['the worker exits in onLoad', 'exit', {}, { code: 'ERR_PLUGIN_CRASHED', exitCode: 4 }, 2],
     // The ready timeout may fire before either thread reached onLoad (a slow boot): the runs are not counted.
-    ['onLoad never settles (readyTimeoutMs)', 'hang', { readyTimeoutMs: 1_000 }, { code: 'ERR_PLUGIN_TIMEOUT' }, undefined],
-  ])('N1: when one of two threads fails to load (%s), loadPlugin rejects ERR_PLUGIN_LOAD and no worker is left', async (_label, mode, extra, cause, runs) => {
-    const counters = new Int32Array(new SharedArrayBuffer(4));
-    const error = await caught(loadPlugin<Refuse>(fixture('n-refuse.mjs'), { threads: 2, data: { mode, counters: counters.buffer }, ...extra }));
-    expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', pluginName: 'n-refuse', cause });
-    if (runs !== undefined) expect(Atomics.load(counters, 0)).toBe(runs);
-    // The thread that loaded fine is terminated too (the after-each check would also catch it; said here because it is the point).
-    expect(await settleLeftovers()).toEqual({ workers: 0, ports: 0 });
-  });
+    [
+      'onLoad never settles (readyTimeoutMs)',
+      'hang',
+      { readyTimeoutMs: 1_000 },
+      { code: 'ERR_PLUGIN_TIMEOUT' },
+      undefined,
+    ],
+  ])(
+    'N1: when one of two threads fails to load (%s), loadPlugin rejects ERR_PLUGIN_LOAD and no worker is left',
+    async (_label, mode, extra, cause, runs) => {
+      const counters = new Int32Array(new SharedArrayBuffer(4));
+      const error = await caught(
+        loadPlugin<Refuse>(fixture('n-refuse.mjs'), {
+          threads: 2,
+          data: { mode, counters: counters.buffer },
+          ...extra,
+        }),
+      );
+      expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', pluginName: 'n-refuse', cause });
+      if (runs !== undefined) expect(Atomics.load(counters, 0)).toBe(runs);
+      // The thread that loaded fine is terminated too (the after-each check would also catch it; said here because it is the point).
+      expect(await settleLeftovers()).toEqual({ workers: 0, ports: 0 });
+    },
+  );
 });
 
 describe('threads: dispatch', () => {
@@ -215,13 +251,24 @@ describe('threads: close and destroy', () => {
 
     const closing = plugin.close();
     expect(plugin.state).toBe('closing');
-    await expect(plugin.api.thread()).rejects.toMatchObject({ code: 'ERR_PLUGIN_CLOSED', version: plugin.version, method: 'thread' });
+    await expect(plugin.api.thread()).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_CLOSED',
+      version: plugin.version,
+      method: 'thread',
+    });
     expect(plugin.inFlight).toBe(6);
 
     gate.open(1);
     expect(await Promise.all(calls)).toEqual([t0, t1, t0, t1, t0, t1]);
     const report = await closing;
-    expect(report).toMatchObject({ outcome: 'closed', drained: true, inFlightAtClose: 6, terminatedCalls: 0, onFree: 'ok', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: true,
+      inFlightAtClose: 6,
+      terminatedCalls: 0,
+      onFree: 'ok',
+      terminated: true,
+    });
     expect(gate.freed).toBe(2);
     expect(plugin.state).toBe('closed');
     expect(plugin.inFlight).toBe(0);
@@ -231,7 +278,13 @@ describe('threads: close and destroy', () => {
 
   it('close() with nothing in flight runs onFree once per thread', async () => {
     const { gate, plugin } = await threaded(3);
-    expect(await plugin.close()).toMatchObject({ outcome: 'closed', drained: true, inFlightAtClose: 0, onFree: 'ok', terminated: true });
+    expect(await plugin.close()).toMatchObject({
+      outcome: 'closed',
+      drained: true,
+      inFlightAtClose: 0,
+      onFree: 'ok',
+      terminated: true,
+    });
     expect(gate.freed).toBe(3);
     expect(typeof (await plugin.exited)).toBe('number');
   });
@@ -244,7 +297,14 @@ describe('threads: close and destroy', () => {
     for (const error of await Promise.all(stuck)) {
       expect(error).toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'forever', version: plugin.version });
     }
-    expect(report).toMatchObject({ outcome: 'closed', drained: false, inFlightAtClose: 2, terminatedCalls: 2, onFree: 'skipped', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: false,
+      inFlightAtClose: 2,
+      terminatedCalls: 2,
+      onFree: 'skipped',
+      terminated: true,
+    });
     expect(gate.freed).toBe(0);
     expect(typeof (await plugin.exited)).toBe('number');
   });
@@ -263,7 +323,13 @@ describe('threads: close and destroy', () => {
     const report = await plugin.close({ timeoutMs: 0 });
     expect(await closing).toBe(report);
     expect(await stuck).toMatchObject({ code: 'ERR_PLUGIN_TERMINATED', method: 'forever', version: plugin.version });
-    expect(report).toMatchObject({ outcome: 'closed', drained: false, inFlightAtClose: 2, terminatedCalls: 1, terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      drained: false,
+      inFlightAtClose: 2,
+      terminatedCalls: 1,
+      terminated: true,
+    });
     expect(plugin.state).toBe('closed');
   });
 
@@ -308,38 +374,50 @@ describe('threads: a crash of one thread crashes the version', () => {
     // Held calls before exit(): [t0, t1] → exit() goes to t0 (tie); [t0, t1, t0] → exit() goes to t1.
     ['the first thread', 0, 2],
     ['the second thread', 1, 3],
-  ])('N2: process.exit(3) in %s: state crashed, one crash event, every call in flight on every thread rejects ERR_PLUGIN_CRASHED, every worker ends', async (_label, lane, held) => {
-    const { gate, counters, plugin } = await threaded(2);
-    const threadIds = pair(plugin);
-    const seen: PluginCrashedError[] = [];
-    plugin.on('crash', (error) => seen.push(error));
-    const first = new Promise<PluginCrashedError>((resolve) => plugin.once('crash', resolve));
-    const waiting = Array.from({ length: held }, () => caught(plugin.api.hold(1)));
-    await gate.entered(held);
+  ])(
+    'N2: process.exit(3) in %s: state crashed, one crash event, every call in flight on every thread rejects ERR_PLUGIN_CRASHED, every worker ends',
+    async (_label, lane, held) => {
+      const { gate, counters, plugin } = await threaded(2);
+      const threadIds = pair(plugin);
+      const seen: PluginCrashedError[] = [];
+      plugin.on('crash', (error) => seen.push(error));
+      const first = new Promise<PluginCrashedError>((resolve) => plugin.once('crash', resolve));
+      const waiting = Array.from({ length: held }, () => caught(plugin.api.hold(1)));
+      await gate.entered(held);
 
-    const exiting = caught(plugin.api.exit(3));
-    const crash = await first;
-    expect(crash).toBeInstanceOf(PluginCrashedError);
-    expect(crash).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, exitCode: 3 });
-    // exit() ran where the dispatch rule sent it.
-    expect(Atomics.load(counters, 1)).toBe(threadIds[lane]);
-    expect(await exiting).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'exit', exitCode: 3 });
-    for (const error of await Promise.all(waiting)) {
-      expect(error).toBeInstanceOf(PluginCrashedError);
-      expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'hold' });
-    }
-    expect(plugin.state).toBe('crashed');
-    expect(plugin.inFlight).toBe(0);
-    // Resolves once every worker has exited: the other thread was terminated.
-    expect(typeof (await plugin.exited)).toBe('number');
-    const accepted = plugin.stats.calls;
-    await expect(plugin.call('thread')).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'thread' });
-    expect(plugin.stats.calls).toBe(accepted);
-    expect(await plugin.close()).toMatchObject({ outcome: 'crashed', terminated: true });
-    expect(gate.freed).toBe(0);
-    // Every worker's exit has been seen by now: still one crash event.
-    expect(seen).toHaveLength(1);
-  });
+      const exiting = caught(plugin.api.exit(3));
+      const crash = await first;
+      expect(crash).toBeInstanceOf(PluginCrashedError);
+      expect(crash).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, exitCode: 3 });
+      // exit() ran where the dispatch rule sent it.
+      expect(Atomics.load(counters, 1)).toBe(threadIds[lane]);
+      expect(await exiting).toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'exit',
+        exitCode: 3,
+      });
+      for (const error of await Promise.all(waiting)) {
+        expect(error).toBeInstanceOf(PluginCrashedError);
+        expect(error).toMatchObject({ code: 'ERR_PLUGIN_CRASHED', version: plugin.version, method: 'hold' });
+      }
+      expect(plugin.state).toBe('crashed');
+      expect(plugin.inFlight).toBe(0);
+      // Resolves once every worker has exited: the other thread was terminated.
+      expect(typeof (await plugin.exited)).toBe('number');
+      const accepted = plugin.stats.calls;
+      await expect(plugin.call('thread')).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_CRASHED',
+        version: plugin.version,
+        method: 'thread',
+      });
+      expect(plugin.stats.calls).toBe(accepted);
+      expect(await plugin.close()).toMatchObject({ outcome: 'crashed', terminated: true });
+      expect(gate.freed).toBe(0);
+      // Every worker's exit has been seen by now: still one crash event.
+      expect(seen).toHaveLength(1);
+    },
+  );
 });
 
 describe('threads: hot swap', () => {
@@ -363,7 +441,14 @@ describe('threads: hot swap', () => {
     gate.open(1);
     expect(await Promise.all(held)).toEqual([t0, t1]);
     const report = await swapped;
-    expect(report.close).toMatchObject({ outcome: 'closed', drained: true, inFlightAtClose: 2, terminatedCalls: 0, onFree: 'ok', terminated: true });
+    expect(report.close).toMatchObject({
+      outcome: 'closed',
+      drained: true,
+      inFlightAtClose: 2,
+      terminatedCalls: 0,
+      onFree: 'ok',
+      terminated: true,
+    });
     expect(gate.freed).toBe(2);
     expect(typeof (await old.exited)).toBe('number');
     await hs.close();
@@ -383,7 +468,11 @@ describe('threads: hot swap', () => {
   });
 
   it('a restart after a crash boots the version with its threads again', async () => {
-    const hs = await createHotSwap<NGate>(N, { threads: 2, data: { label: 'v0' }, restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 } });
+    const hs = await createHotSwap<NGate>(N, {
+      threads: 2,
+      data: { label: 'v0' },
+      restart: { maxRestarts: 3, withinMs: 60_000, backoffMs: 1 },
+    });
     const crashed = hs.current;
     const restarted = new Promise((resolve) => hs.once('restart', resolve));
     await expect(hs.api.exit(3)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', exitCode: 3 });

@@ -6,7 +6,6 @@ import { fixture, Gate, caught } from './helpers.js';
 type SpinApi = typeof import('./fixtures/t-spin.mjs');
 type LateApi = typeof import('./fixtures/t-late.mjs');
 
-
 async function spinner(options: LoadOptions = {}) {
   const gate = new Gate();
   const plugin = await loadPlugin<SpinApi>(fixture('t-spin.mjs'), { ...options, data: { gate: gate.buffer } });
@@ -23,12 +22,24 @@ describe('call timeouts', () => {
     const error = await spinning;
     expect(error).toBeInstanceOf(PluginTimeoutError);
     expect(error).toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 50, method: 'spin', version: plugin.version });
-    expect(await queued).toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 50, method: 'echo', version: plugin.version });
+    expect(await queued).toMatchObject({
+      code: 'ERR_PLUGIN_TIMEOUT',
+      timeoutMs: 50,
+      method: 'echo',
+      version: plugin.version,
+    });
     expect(plugin.state).toBe('ready');
     expect(plugin.stats).toMatchObject({ calls: 2, failures: 2, inFlight: 0 });
 
     const report = await plugin.close({ timeoutMs: 100 });
-    expect(report).toMatchObject({ outcome: 'closed', inFlightAtClose: 0, terminatedCalls: 0, abandonedCalls: 2, onFree: 'absent', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      inFlightAtClose: 0,
+      terminatedCalls: 0,
+      abandonedCalls: 2,
+      onFree: 'absent',
+      terminated: true,
+    });
     expect(plugin.state).toBe('closed');
   });
 
@@ -37,12 +48,28 @@ describe('call timeouts', () => {
     const view = plugin.with({ timeoutMs: 50 });
     const byApi = caught(view.api.spin());
     const byName = caught(view.call('spin'));
-    expect(await byApi).toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 50, method: 'spin', version: plugin.version });
-    expect(await byName).toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 50, method: 'spin', version: plugin.version });
+    expect(await byApi).toMatchObject({
+      code: 'ERR_PLUGIN_TIMEOUT',
+      timeoutMs: 50,
+      method: 'spin',
+      version: plugin.version,
+    });
+    expect(await byName).toMatchObject({
+      code: 'ERR_PLUGIN_TIMEOUT',
+      timeoutMs: 50,
+      method: 'spin',
+      version: plugin.version,
+    });
     await gate.entered(1);
 
     const report = await plugin.close({ timeoutMs: 100 });
-    expect(report).toMatchObject({ outcome: 'closed', inFlightAtClose: 0, abandonedCalls: 2, onFree: 'absent', terminated: true });
+    expect(report).toMatchObject({
+      outcome: 'closed',
+      inFlightAtClose: 0,
+      abandonedCalls: 2,
+      onFree: 'absent',
+      terminated: true,
+    });
   });
 
   it('a late reply after a timeout is expected, not stray', async () => {
@@ -78,7 +105,11 @@ describe('AbortSignal', () => {
     expect((error as PluginAbortedError).cause).toBe(reason);
     expect(plugin.inFlight).toBe(0);
 
-    expect(await plugin.close({ timeoutMs: 100 })).toMatchObject({ outcome: 'closed', abandonedCalls: 1, terminated: true });
+    expect(await plugin.close({ timeoutMs: 100 })).toMatchObject({
+      outcome: 'closed',
+      abandonedCalls: 1,
+      terminated: true,
+    });
   });
 
   it('the default abort reason becomes the cause too', async () => {
@@ -112,7 +143,9 @@ describe('AbortSignal', () => {
 
   it('one signal shared by 20 calls in flight adds one listener (no MaxListeners warning) and aborts all 20', async () => {
     const gate = new Gate();
-    const plugin = await loadPlugin<typeof import('./fixtures/gate.mjs')>(fixture('gate.mjs'), { data: { gate: gate.buffer } });
+    const plugin = await loadPlugin<typeof import('./fixtures/gate.mjs')>(fixture('gate.mjs'), {
+      data: { gate: gate.buffer },
+    });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on('warning', onWarning);
@@ -121,7 +154,8 @@ describe('AbortSignal', () => {
     await gate.entered(20);
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     controller.abort('request cancelled');
-    for (const error of await Promise.all(calls)) expect(error).toMatchObject({ code: 'ERR_PLUGIN_ABORTED', method: 'wait', cause: 'request cancelled' });
+    for (const error of await Promise.all(calls))
+      expect(error).toMatchObject({ code: 'ERR_PLUGIN_ABORTED', method: 'wait', cause: 'request cancelled' });
     expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
     expect(plugin.inFlight).toBe(0);
     process.off('warning', onWarning);
@@ -153,6 +187,10 @@ describe('AbortSignal', () => {
     expect(await aborted).toMatchObject({ code: 'ERR_PLUGIN_ABORTED', method: 'echo' });
     expect(getEventListeners(signal, 'abort')).toEqual([]);
 
-    expect(await plugin.close({ timeoutMs: 100 })).toMatchObject({ outcome: 'closed', abandonedCalls: 2, terminated: true });
+    expect(await plugin.close({ timeoutMs: 100 })).toMatchObject({
+      outcome: 'closed',
+      abandonedCalls: 2,
+      terminated: true,
+    });
   });
 });

@@ -20,23 +20,39 @@ const apply = Reflect.apply;
 export function readDependencies(ns: Record<string, unknown>): string[] {
   let value = ns['dependencies'];
   const def = ns['default'];
-  if (value === undefined && def !== null && typeof def === 'object') value = (def as Record<string, unknown>)['dependencies'];
-  return Array.isArray(value) && value.every((d) => typeof d === 'string') ? [...(value as string[])] : [];
+  if (value === undefined && def !== null && typeof def === 'object')
+    value = (def as Record<string, unknown>)['dependencies'];
+  return Array.isArray(value) && value.every((d) => typeof d === 'string') ? [...value] : [];
 }
 
 /** The sending half of a wire: `request()` posts and resolves with the reply; a closed port rejects everything pending. */
-function client(port: MessagePort, peer: string): (op: WireRequest['op'], name: string, args: unknown[]) => Promise<unknown> {
+function client(
+  port: MessagePort,
+  peer: string,
+): (op: WireRequest['op'], name: string, args: unknown[]) => Promise<unknown> {
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; name: string }>();
   let closed = false;
   let nextId = 0;
-  const closedError = (name: string) => new ManagerPeerClosedError(`${peer} is gone; ${name}() refused`, { pluginName: peer, method: name });
+  const closedError = (name: string) =>
+    new ManagerPeerClosedError(`${peer} is gone; ${name}() refused`, { pluginName: peer, method: name });
   port.on('message', (reply: WireReply) => {
     const call = pending.get(reply.id);
     if (call === undefined) return;
     pending.delete(reply.id);
     if (pending.size === 0) port.unref();
     if (reply.ok) call.resolve(reply.v);
-    else call.reject(unpack(reply.e, (v) => new PluginNonErrorThrownError(`${call.name} threw a non-Error value: ${v.text}`, { pluginName: peer, method: call.name, value: v.value })));
+    else
+      call.reject(
+        unpack(
+          reply.e,
+          (v) =>
+            new PluginNonErrorThrownError(`${call.name} threw a non-Error value: ${v.text}`, {
+              pluginName: peer,
+              method: call.name,
+              value: v.value,
+            }),
+        ),
+      );
   });
   port.on('close', () => {
     closed = true;
@@ -62,7 +78,10 @@ function client(port: MessagePort, peer: string): (op: WireRequest['op'], name: 
 }
 
 /** A frozen null-prototype object with exactly `names` as own async function members. */
-function facade(names: readonly string[], request: (name: string, args: unknown[]) => Promise<unknown>): Record<string, Fn> {
+function facade(
+  names: readonly string[],
+  request: (name: string, args: unknown[]) => Promise<unknown>,
+): Record<string, Fn> {
   const target = Object.create(null) as Record<string, Fn>;
   for (const name of names) {
     Object.defineProperty(target, name, { value: (...args: unknown[]) => request(name, args), enumerable: true });
@@ -98,7 +117,8 @@ export function buildContext(desc: InitDescriptor, track?: PortSink): unknown {
 export function servePeer(port: MessagePort, methods: ReadonlyMap<string, Fn>): void {
   serveWire(port, (request) => {
     const fn = request?.op === 'call' && typeof request.name === 'string' ? methods.get(request.name) : undefined;
-    if (fn === undefined) throw new PluginNoMethodError(`no method ${String(request?.name)}`, { method: String(request?.name) });
+    if (fn === undefined)
+      throw new PluginNoMethodError(`no method ${String(request?.name)}`, { method: String(request?.name) });
     return apply(fn, undefined, Array.isArray(request.a) ? request.a : []);
   });
 }

@@ -40,11 +40,15 @@ delete hidden['_getActiveHandles'];
 delete hidden['_getActiveRequests'];
 const callScope = new AsyncResource('isoplug.call');
 
+// Captured unbound on purpose and called with Reflect.apply: plugin code may replace the prototypes' methods later.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
 const ownKeys = Reflect.ownKeys;
 const isArray = Array.isArray;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the map as `this`
 const mapGet = Map.prototype.get;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the resource as `this`
 const runInScope = AsyncResource.prototype.runInAsyncScope;
 /**
  * Runs `fn` on a later microtask (once per outbox, not per call). An `await`, not queueMicrotask (whose
@@ -55,6 +59,7 @@ function enqueue(fn: () => void): void {
   void later(fn);
 }
 async function later(fn: () => void): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/await-thenable -- the engine's own microtask, see above
   await undefined;
   fn();
 }
@@ -131,7 +136,11 @@ function sized(value: unknown, limit: number): ErrReply | undefined {
   } catch (error) {
     return { e: pack(error), clone: true };
   }
-  return { e: pack(new RangeError(`the result is larger than maxPayloadBytes (${limit})`)), clone: false, tooLarge: true };
+  return {
+    e: pack(new RangeError(`the result is larger than maxPayloadBytes (${limit})`)),
+    clone: false,
+    tooLarge: true,
+  };
 }
 
 /**
@@ -192,7 +201,12 @@ function onLost(s: number): void {
   if (lost.length > REPLY_SLOTS) {
     for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(replyAt(lost, i));
   } else {
-    post(cloneError(lost[1] as number, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
+    post(
+      cloneError(
+        lost[1] as number,
+        new RangeError('the host could not read the result (too deeply nested for its stack?)'),
+      ),
+    );
   }
 }
 
@@ -271,7 +285,13 @@ async function load(message: LoadMessage): Promise<void> {
   onFree = hook(ns, 'onFree');
   collect(ns);
   collectHooks(ns);
-  send({ t: Tag.Ready, methods: [...methods.keys()], free: onFree !== undefined, hooks: [...hooks.keys()], dependencies: readDependencies(ns) });
+  send({
+    t: Tag.Ready,
+    methods: [...methods.keys()],
+    free: onFree !== undefined,
+    hooks: [...hooks.keys()],
+    dependencies: readDependencies(ns),
+  });
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */
@@ -289,7 +309,10 @@ function call(id: number, fn: Fn, args: unknown[]): void {
   try {
     result = apply(fn, undefined, args);
     // Reading `then` runs plugin code too (a getter, a Proxy trap): a throw fails this call only.
-    then = result !== null && (typeof result === 'object' || typeof result === 'function') ? (result as { then?: unknown }).then : undefined;
+    then =
+      result !== null && (typeof result === 'object' || typeof result === 'function')
+        ? (result as { then?: unknown }).then
+        : undefined;
   } catch (error) {
     return fail(id, error);
   }
@@ -328,6 +351,7 @@ function onCalls(message: Calls): void {
 /** Runs `onFree` on a later microtask (as a call would), and says when it is done; `await` for the reason `settle` gives. */
 async function runOnFree(free: Fn): Promise<void> {
   try {
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- the engine's own microtask, see `later`
     await undefined;
     await free();
   } catch (error) {

@@ -110,11 +110,14 @@ if (mode === 'isoplug') {
         swapMs.push(performance.now() - t0);
         const c = report.close;
         if (c.outcome !== 'closed' || !c.drained || c.terminatedCalls || !c.terminated) {
-          closeIssues.push(`swap ${i}: outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`);
+          closeIssues.push(
+            `swap ${i}: outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`,
+          );
         }
       } catch (error) {
         failedSwaps++;
-        if (swapErrors.length < 5) swapErrors.push(`swap ${i} after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${describe(error)}`);
+        if (swapErrors.length < 5)
+          swapErrors.push(`swap ${i} after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${describe(error)}`);
       }
     },
   );

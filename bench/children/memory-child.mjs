@@ -35,12 +35,22 @@ async function bareWorker() {
     worker.once('error', reject);
     worker.postMessage(1);
   });
-  return { close: async () => { await worker.terminate(); await exited; } };
+  return {
+    close: async () => {
+      await worker.terminate();
+      await exited;
+    },
+  };
 }
 
 async function plugin() {
   const p = await loadPlugin(PLUGIN);
-  return { close: async () => { await p.close(); await p.exited; } };
+  return {
+    close: async () => {
+      await p.close();
+      await p.exited;
+    },
+  };
 }
 
 async function hotSwap(standby) {

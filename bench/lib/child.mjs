@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
  */
 export function runChild(url, args, { onProgress, exitGraceMs = 15_000, timeoutMs = 600_000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(url), args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(url), args, {
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let result;
     let graceTimer;
     const overall = setTimeout(() => {
@@ -29,7 +32,8 @@ export function runChild(url, args, { onProgress, exitGraceMs = 15_000, timeoutM
     child.on('exit', (code, signal) => {
       clearTimeout(overall);
       clearTimeout(graceTimer);
-      if (!result) return reject(new Error(`child ${args[0]} exited (code ${code}, signal ${signal}) without a result`));
+      if (!result)
+        return reject(new Error(`child ${args[0]} exited (code ${code}, signal ${signal}) without a result`));
       if (result.fatal) return reject(new Error(`child ${args[0]} failed: ${result.fatal}`));
       result.exitCode = code;
       result.hygiene ??= code === 0 ? 'exited by itself' : `exited with code ${code}`;

@@ -20,19 +20,36 @@ export const ENV = Object.freeze({
  *   { against: 'raw', op: '<=', limit: 1.0 }  → ratio value/peers.raw compared to limit
  *   { op: '<=', limit: 2 }                    → the value itself compared to limit (in `unit`)
  */
-export function makeFigure({ part, key, name, value, unit, better, peers = {}, baseline, bar, note, ratios: given, peerRatiosToBaseline: givenPeer }) {
+export function makeFigure({
+  part,
+  key,
+  name,
+  value,
+  unit,
+  better,
+  peers = {},
+  baseline,
+  bar,
+  note,
+  ratios: given,
+  peerRatiosToBaseline: givenPeer,
+}) {
   const ratios = {};
   for (const [peer, v] of Object.entries(peers)) {
     ratios[peer] = given && peer in given ? clean(given[peer]) : isNum(value) && isNum(v) && v !== 0 ? value / v : null;
   }
   const peerRatios = {};
   if (baseline && isNum(peers[baseline])) {
-    for (const [peer, v] of Object.entries(peers)) peerRatios[peer] = givenPeer && peer in givenPeer ? clean(givenPeer[peer]) : isNum(v) ? v / peers[baseline] : null;
+    for (const [peer, v] of Object.entries(peers))
+      peerRatios[peer] =
+        givenPeer && peer in givenPeer ? clean(givenPeer[peer]) : isNum(v) ? v / peers[baseline] : null;
   }
   let verdict = null;
   if (bar) {
     const subject = bar.against ? ratios[bar.against] : value;
-    const ok = isNum(subject) && (bar.op === '<=' ? subject <= bar.limit : bar.op === '>=' ? subject >= bar.limit : subject === bar.limit);
+    const ok =
+      isNum(subject) &&
+      (bar.op === '<=' ? subject <= bar.limit : bar.op === '>=' ? subject >= bar.limit : subject === bar.limit);
     verdict = { text: barText(bar, unit), measured: isNum(subject) ? subject : null, pass: isNum(subject) ? ok : null };
   }
   return {

@@ -19,7 +19,10 @@ function niceScale(min, max, ticks = 5) {
   return { lo, hi, values, step };
 }
 
-const tickLabel = (v, step) => (step >= 1 ? v.toLocaleString('en-US', { maximumFractionDigits: 0 }) : v.toFixed(Math.min(3, Math.ceil(-Math.log10(step)))));
+const tickLabel = (v, step) =>
+  step >= 1
+    ? v.toLocaleString('en-US', { maximumFractionDigits: 0 })
+    : v.toFixed(Math.min(3, Math.ceil(-Math.log10(step))));
 
 /**
  * panels: [{ title, yLabel, series: [{ name, color, dash?, points: [[x, y], …] }], yFromZero? }]
@@ -31,10 +34,15 @@ export function lineChart({ title, subtitle, xLabel, panels, legend, panelWidth 
   const width = margin.left + panels.length * panelWidth + (panels.length - 1) * gap + margin.right;
   const height = margin.top + panelHeight + margin.bottom;
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
-  out.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="600" fill="#111">${esc(title)}</text>`);
-  if (subtitle) out.push(`<text x="${width / 2}" y="46" text-anchor="middle" font-size="12" fill="#555">${esc(subtitle)}</text>`);
+  out.push(
+    `<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="600" fill="#111">${esc(title)}</text>`,
+  );
+  if (subtitle)
+    out.push(`<text x="${width / 2}" y="46" text-anchor="middle" font-size="12" fill="#555">${esc(subtitle)}</text>`);
 
   panels.forEach((panel, p) => {
     const x0 = margin.left + p * (panelWidth + gap);
@@ -49,25 +57,37 @@ export function lineChart({ title, subtitle, xLabel, panels, legend, panelWidth 
     const py = (y) => y0 + panelHeight - ((y - yScale.lo) / (yScale.hi - yScale.lo)) * panelHeight;
 
     out.push(`<g>`);
-    out.push(`<text x="${x0 + panelWidth / 2}" y="${y0 - 12}" text-anchor="middle" font-size="13" font-weight="600" fill="#222">${esc(panel.title)}</text>`);
+    out.push(
+      `<text x="${x0 + panelWidth / 2}" y="${y0 - 12}" text-anchor="middle" font-size="13" font-weight="600" fill="#222">${esc(panel.title)}</text>`,
+    );
     for (const v of yScale.values) {
       const y = py(v).toFixed(1);
       out.push(`<line x1="${x0}" y1="${y}" x2="${x0 + panelWidth}" y2="${y}" stroke="#e5e5e5"/>`);
-      out.push(`<text x="${x0 - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${tickLabel(v, yScale.step)}</text>`);
+      out.push(
+        `<text x="${x0 - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${tickLabel(v, yScale.step)}</text>`,
+      );
     }
     for (const v of xScale.values) {
       const x = px(v).toFixed(1);
       out.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + panelHeight}" stroke="#f0f0f0"/>`);
-      out.push(`<text x="${x}" y="${y0 + panelHeight + 16}" text-anchor="middle" fill="#444">${tickLabel(v, xScale.step)}</text>`);
+      out.push(
+        `<text x="${x}" y="${y0 + panelHeight + 16}" text-anchor="middle" fill="#444">${tickLabel(v, xScale.step)}</text>`,
+      );
     }
     out.push(`<rect x="${x0}" y="${y0}" width="${panelWidth}" height="${panelHeight}" fill="none" stroke="#888"/>`);
-    out.push(`<text x="${x0 + panelWidth / 2}" y="${y0 + panelHeight + 36}" text-anchor="middle" fill="#222">${esc(xLabel)}</text>`);
+    out.push(
+      `<text x="${x0 + panelWidth / 2}" y="${y0 + panelHeight + 36}" text-anchor="middle" fill="#222">${esc(xLabel)}</text>`,
+    );
     const ly = y0 + panelHeight / 2;
-    out.push(`<text x="${x0 - 50}" y="${ly}" text-anchor="middle" fill="#222" transform="rotate(-90 ${x0 - 50} ${ly})">${esc(panel.yLabel)}</text>`);
+    out.push(
+      `<text x="${x0 - 50}" y="${ly}" text-anchor="middle" fill="#222" transform="rotate(-90 ${x0 - 50} ${ly})">${esc(panel.yLabel)}</text>`,
+    );
     for (const s of panel.series) {
       if (!s.points.length) continue;
       const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}><title>${esc(s.name)}</title></path>`);
+      out.push(
+        `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}><title>${esc(s.name)}</title></path>`,
+      );
     }
     out.push(`</g>`);
   });
@@ -81,7 +101,9 @@ export function lineChart({ title, subtitle, xLabel, panels, legend, panelWidth 
   items.forEach((item, i) => {
     const x = lx0 + (i % cols) * itemWidth;
     const y = ly0 + Math.floor(i / cols) * 18;
-    out.push(`<line x1="${x}" y1="${y}" x2="${x + 28}" y2="${y}" stroke="${item.color}" stroke-width="2.5"${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}/>`);
+    out.push(
+      `<line x1="${x}" y1="${y}" x2="${x + 28}" y2="${y}" stroke="${item.color}" stroke-width="2.5"${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}/>`,
+    );
     out.push(`<text x="${x + 34}" y="${y}" dominant-baseline="middle" fill="#222">${esc(item.name)}</text>`);
   });
   out.push(`</svg>`);

@@ -1,6 +1,8 @@
 // Plain-text tables: first column left-aligned, the rest right-aligned.
 export function formatTable(headers, rows, { title } = {}) {
-  const all = [headers, ...rows].map((row) => row.map((cell) => (cell === undefined || cell === null ? '' : String(cell))));
+  const all = [headers, ...rows].map((row) =>
+    row.map((cell) => (cell === undefined || cell === null ? '' : String(cell))),
+  );
   const widths = headers.map((_, c) => Math.max(...all.map((row) => [...(row[c] ?? '')].length)));
   const pad = (text, width, left) => {
     const gap = ' '.repeat(Math.max(0, width - [...text].length));

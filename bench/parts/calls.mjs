@@ -30,7 +30,13 @@ async function makePeers(iso) {
   const comlinkExited = new Promise((resolve) => comlinkWorker.once('exit', resolve));
   const remote = wrap(nodeEndpoint(comlinkWorker));
   const piscina = new Piscina({ filename: POOL_TASK, minThreads: 1, maxThreads: 1, idleTimeout: 60_000 });
-  const piscina64 = new Piscina({ filename: POOL_TASK, minThreads: 1, maxThreads: 1, concurrentTasksPerWorker: IN_FLIGHT, idleTimeout: 60_000 });
+  const piscina64 = new Piscina({
+    filename: POOL_TASK,
+    minThreads: 1,
+    maxThreads: 1,
+    concurrentTasksPerWorker: IN_FLIGHT,
+    idleTimeout: 60_000,
+  });
   const tinypool = new Tinypool({ filename: POOL_TASK, minThreads: 1, maxThreads: 1, idleTimeout: 60_000 });
   const noop = plugin.api.noop;
   return [
@@ -47,7 +53,12 @@ async function makePeers(iso) {
       },
     },
     { key: 'piscina', label: 'piscina (default)', call: () => piscina.run(null), close: () => piscina.destroy() },
-    { key: 'piscina64', label: 'piscina (concurrentTasksPerWorker 64)', call: () => piscina64.run(null), close: () => piscina64.destroy() },
+    {
+      key: 'piscina64',
+      label: 'piscina (concurrentTasksPerWorker 64)',
+      call: () => piscina64.run(null),
+      close: () => piscina64.destroy(),
+    },
     { key: 'tinypool', label: 'tinypool', call: () => tinypool.run(null), close: () => tinypool.destroy() },
   ];
 }
@@ -136,7 +147,15 @@ export async function runCalls({ iso, progress }) {
     spread(pipe[p.key]),
   ]);
   const table = formatTable(
-    ['calls (one thread each)', 'seq µs/call', '× raw', `range (${RUNS} rounds)`, `calls/s, ${IN_FLIGHT} in flight`, '× raw', 'range'],
+    [
+      'calls (one thread each)',
+      'seq µs/call',
+      '× raw',
+      `range (${RUNS} rounds)`,
+      `calls/s, ${IN_FLIGHT} in flight`,
+      '× raw',
+      'range',
+    ],
     rows,
     { title: `CALLS — no-op round trip, median of ${RUNS} interleaved rounds (× raw = peer ÷ raw postMessage)` },
   );

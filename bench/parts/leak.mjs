@@ -28,8 +28,14 @@ function analyse(result) {
     swaps: last.swaps,
     heapGrowth: last.heapUsed - first.heapUsed,
     rssGrowth: last.rss - first.rss,
-    heapSlope: slope(half.map((x) => x.swaps), half.map((x) => x.heapUsed)),
-    rssSlope: slope(half.map((x) => x.swaps), half.map((x) => x.rss)),
+    heapSlope: slope(
+      half.map((x) => x.swaps),
+      half.map((x) => x.heapUsed),
+    ),
+    rssSlope: slope(
+      half.map((x) => x.swaps),
+      half.map((x) => x.rss),
+    ),
     heapPeak: Math.max(...s.map((x) => x.heapUsed)),
     rssPeak: Math.max(...s.map((x) => x.rss)),
   };
@@ -62,11 +68,17 @@ export async function runLeak({ progress, resultsDir }) {
       `the naive baseline did ${naiveResult.done} of ${SWAPS} reloads in its ${(naiveResult.budgetMs / 1000).toFixed(0)} s share of the ~${BUDGET_MS / 1000} s budget; its growth figures cover those ${naiveResult.done} reloads (slopes are per reload, so they compare)`,
     );
   }
-  for (const [label, r] of [['isoplug', isoResult], ['naive', naiveResult]]) {
+  for (const [label, r] of [
+    ['isoplug', isoResult],
+    ['naive', naiveResult],
+  ]) {
     if (!r) continue;
     if (r.failedSwaps) notes.push(`${label}: ${r.failedSwaps} swap(s) rejected: ${r.swapErrors.join(' | ')}`);
     if (r.failedCalls) notes.push(`${label}: ${r.failedCalls} failed calls during the run: ${r.failures.join(' | ')}`);
-    if (r.closeIssueCount) notes.push(`${label}: ${r.closeIssueCount} swap(s) whose old version did not close cleanly: ${r.closeIssues.slice(0, 3).join('; ')}`);
+    if (r.closeIssueCount)
+      notes.push(
+        `${label}: ${r.closeIssueCount} swap(s) whose old version did not close cleanly: ${r.closeIssues.slice(0, 3).join('; ')}`,
+      );
     if (r.activeAtEnd?.length) notes.push(`${label} child: still active at its end: ${r.activeAtEnd.join(', ')}`);
     if (r.hygiene !== 'exited by itself') notes.push(`${label} child: ${r.hygiene}`);
   }
@@ -144,9 +156,22 @@ export async function runLeak({ progress, resultsDir }) {
         ]
       : [label, 'skipped', '', '', '', '', '', '', '', ''];
   const table = formatTable(
-    ['leak (~500 KB plugin, 4 paced callers)', 'reloads', 'heap growth', 'heap slope/swap', 'RSS growth', 'RSS slope/swap', 'RSS peak', 'reload p50', 'time', 'failed calls / reloads'],
+    [
+      'leak (~500 KB plugin, 4 paced callers)',
+      'reloads',
+      'heap growth',
+      'heap slope/swap',
+      'RSS growth',
+      'RSS slope/swap',
+      'RSS peak',
+      'reload p50',
+      'time',
+      'failed calls / reloads',
+    ],
     [row('isoplug hs.swap()', iso_, isoResult), row("naive import(url + '?v=' + i)", naive, naiveResult)],
-    { title: `LEAK — host memory, sampled every 20 reloads after gc(); slopes over the last half; isoplug ÷ naive: heap growth ${ratio(figures[0].ratios.naive)}, RSS slope ${ratio(figures[1].ratios.naive)}` },
+    {
+      title: `LEAK — host memory, sampled every 20 reloads after gc(); slopes over the last half; isoplug ÷ naive: heap growth ${ratio(figures[0].ratios.naive)}, RSS slope ${ratio(figures[1].ratios.naive)}`,
+    },
   );
 
   // The chart: heap and RSS of both, plus isoplug alone at its own scale.

@@ -11,7 +11,12 @@ const N = 20;
 const ROUNDS = 3;
 const CHILD = new URL('../children/memory-child.mjs', import.meta.url);
 const MB = 1024 * 1024;
-const LABEL = { isoplug: 'idle plugins', bare: 'bare workers', hotswap: 'hot swaps', standby: 'hot swaps with standby' };
+const LABEL = {
+  isoplug: 'idle plugins',
+  bare: 'bare workers',
+  hotswap: 'hot swaps',
+  standby: 'hot swaps with standby',
+};
 
 export async function runMemory({ progress }) {
   const per = { isoplug: [], bare: [], hotswap: [], standby: [] };
@@ -62,11 +67,20 @@ export async function runMemory({ progress }) {
   );
   rows.push(
     [`isoplug: ${N} idle hot swaps / ${N}`, `${num(m.hotswap / MB)} MB`, runs('hotswap'), ratio(m.hotswap / m.bare)],
-    [`isoplug: ${N} idle hot swaps with standby / ${N}`, `${num(m.standby / MB)} MB`, runs('standby'), ratio(m.standby / m.bare)],
+    [
+      `isoplug: ${N} idle hot swaps with standby / ${N}`,
+      `${num(m.standby / MB)} MB`,
+      runs('standby'),
+      ratio(m.standby / m.bare),
+    ],
     ['  standby cost (with − without)', `${num(standbyCost / MB)} MB`, '', ratio(standbyCost / m.bare)],
   );
-  const table = formatTable(['memory (fresh process each)', 'RSS per item', `runs (${ROUNDS})`, '× bare worker'], rows, {
-    title: 'MEMORY — RSS delta after gc, median of the runs',
-  });
+  const table = formatTable(
+    ['memory (fresh process each)', 'RSS per item', `runs (${ROUNDS})`, '× bare worker'],
+    rows,
+    {
+      title: 'MEMORY — RSS delta after gc, median of the runs',
+    },
+  );
   return { figures, tables: [table], notes };
 }

@@ -30,21 +30,26 @@ export async function runSwap({ iso, progress }) {
   progress('swap: loading the first version…', { force: true });
   const hs = await iso.createHotSwap(A, { data: { label: 'v0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS });
   // Its own hot swap for the standby series (labels s1, s2…).
-  const hsStandby = await iso.createHotSwap(A, { data: { label: 's0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS, standby: true }).catch(async (error) => {
-    await hs.close();
-    throw error;
-  });
+  const hsStandby = await iso
+    .createHotSwap(A, { data: { label: 's0' }, drainTimeoutMs: DRAIN_TIMEOUT_MS, standby: true })
+    .catch(async (error) => {
+      await hs.close();
+      throw error;
+    });
   const failures = [];
   let failedCalls = 0;
   const fail = (phase, error) => {
     failedCalls++;
-    if (failures.length < 20) failures.push(`[${phase}] ${error?.code ?? error?.name ?? 'Error'}: ${error?.message ?? error}`);
+    if (failures.length < 20)
+      failures.push(`[${phase}] ${error?.code ?? error?.name ?? 'Error'}: ${error?.message ?? error}`);
   };
   const swapIssues = [];
   const checkReport = (report) => {
     const c = report.close;
     if (c.outcome !== 'closed' || !c.drained || c.terminatedCalls || !c.terminated) {
-      swapIssues.push(`${report.from}→${report.to}: close outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`);
+      swapIssues.push(
+        `${report.from}→${report.to}: close outcome=${c.outcome} drained=${c.drained} terminatedCalls=${c.terminatedCalls} terminated=${c.terminated}`,
+      );
     }
   };
   /** The next version of a hot swap: the other file, labelled `${prefix}${n}`. */
@@ -82,7 +87,11 @@ export async function runSwap({ iso, progress }) {
     }
     checkReport(report);
     const noEvent = probe === undefined;
-    if (noEvent) probe = target.call('whoami').then((value) => ({ value, at: performance.now() }), (error) => ({ error, at: performance.now() }));
+    if (noEvent)
+      probe = target.call('whoami').then(
+        (value) => ({ value, at: performance.now() }),
+        (error) => ({ error, at: performance.now() }),
+      );
     const served = await probe;
     if (served.error) fail('probe', served.error);
     return {
@@ -110,7 +119,9 @@ export async function runSwap({ iso, progress }) {
     // 1. Swap to serving vs bare worker boot to first reply, and the standby swap,
     // alternated (the order rotated every sample).
     for (let i = 0; i < WARMUP + SAMPLES; i++) {
-      progress(`swap: swap, standby swap vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`);
+      progress(
+        `swap: swap, standby swap vs bare worker boot ${Math.max(0, i - WARMUP + 1)}/${SAMPLES}${i < WARMUP ? ' (warm-up)' : ''}…`,
+      );
       const measureBoot = async () => {
         const ms = await bareBoot();
         if (i >= WARMUP) boot.push(ms);
@@ -204,7 +215,11 @@ export async function runSwap({ iso, progress }) {
     const q = { p50: percentileSorted(quiet, 50), p99: percentileSorted(quiet, 99), n: quiet.length };
     const s = { p50: percentileSorted(storm, 50), p99: percentileSorted(storm, 99), n: storm.length };
     const bootsSorted = latency.boots.sorted();
-    const bs = { p50: percentileSorted(bootsSorted, 50), p99: percentileSorted(bootsSorted, 99), n: bootsSorted.length };
+    const bs = {
+      p50: percentileSorted(bootsSorted, 50),
+      p99: percentileSorted(bootsSorted, 99),
+      n: bootsSorted.length,
+    };
     const b = { p50: percentile(boot, 50), p99: percentile(boot, 99) };
     const sv = { p50: percentile(serve, 50), p99: percentile(serve, 99) };
     const ev = { p50: percentile(event, 50), p99: percentile(event, 99) };
@@ -306,32 +321,92 @@ export async function runSwap({ iso, progress }) {
     const table = formatTable(
       ['swap', 'p50', 'p99', 'samples', 'ratio p50 / p99'],
       [
-        ['isoplug swap() → new version serving', `${num(sv.p50)} ms`, `${num(sv.p99)} ms`, serve.length, `${ratio(sv.p50 / b.p50)} / ${ratio(sv.p99 / b.p99)} bare`],
-        ["isoplug swap() → 'swap' event", `${num(ev.p50)} ms`, `${num(ev.p99)} ms`, event.length, `${ratio(ev.p50 / b.p50)} / ${ratio(ev.p99 / b.p99)} bare`],
-        ['  of which load (report.loadMs)', `${num(median(loadMs))} ms`, `${num(percentile(loadMs, 99))} ms`, loadMs.length, ''],
-        ['  then old version drain (drainMs)', `${num(median(drainMs))} ms`, `${num(percentile(drainMs, 99))} ms`, drainMs.length, ''],
-        ['isoplug swap() → new version serving, standby', `${num(sb.p50)} ms`, `${num(sb.p99)} ms`, standbyServe.length, `${ratio(sb.p50 / b.p50)} / ${ratio(sb.p99 / b.p99)} bare`],
-        ['  of which load (report.loadMs), standby', `${num(median(standbyLoadMs))} ms`, `${num(percentile(standbyLoadMs, 99))} ms`, standbyLoadMs.length, ''],
+        [
+          'isoplug swap() → new version serving',
+          `${num(sv.p50)} ms`,
+          `${num(sv.p99)} ms`,
+          serve.length,
+          `${ratio(sv.p50 / b.p50)} / ${ratio(sv.p99 / b.p99)} bare`,
+        ],
+        [
+          "isoplug swap() → 'swap' event",
+          `${num(ev.p50)} ms`,
+          `${num(ev.p99)} ms`,
+          event.length,
+          `${ratio(ev.p50 / b.p50)} / ${ratio(ev.p99 / b.p99)} bare`,
+        ],
+        [
+          '  of which load (report.loadMs)',
+          `${num(median(loadMs))} ms`,
+          `${num(percentile(loadMs, 99))} ms`,
+          loadMs.length,
+          '',
+        ],
+        [
+          '  then old version drain (drainMs)',
+          `${num(median(drainMs))} ms`,
+          `${num(percentile(drainMs, 99))} ms`,
+          drainMs.length,
+          '',
+        ],
+        [
+          'isoplug swap() → new version serving, standby',
+          `${num(sb.p50)} ms`,
+          `${num(sb.p99)} ms`,
+          standbyServe.length,
+          `${ratio(sb.p50 / b.p50)} / ${ratio(sb.p99 / b.p99)} bare`,
+        ],
+        [
+          '  of which load (report.loadMs), standby',
+          `${num(median(standbyLoadMs))} ms`,
+          `${num(percentile(standbyLoadMs, 99))} ms`,
+          standbyLoadMs.length,
+          '',
+        ],
         ['bare new Worker → first reply', `${num(b.p50)} ms`, `${num(b.p99)} ms`, boot.length, '1.00×'],
         ['call latency, 64 callers, no swaps', `${num(q.p50, 3)} ms`, `${num(q.p99, 3)} ms`, q.n, '1.00×'],
-        [`call latency, 64 callers, swap storm (${stormSwaps} swaps)`, `${num(s.p50, 3)} ms`, `${num(s.p99, 3)} ms`, s.n, `${ratio(s.p50 / q.p50)} / ${ratio(s.p99 / q.p99)} no swaps`],
-        [`  control: bare-worker boot storm (${bootStormBoots} boots)`, `${num(bs.p50, 3)} ms`, `${num(bs.p99, 3)} ms`, bs.n, `${ratio(bs.p50 / q.p50)} / ${ratio(bs.p99 / q.p99)} no swaps`],
+        [
+          `call latency, 64 callers, swap storm (${stormSwaps} swaps)`,
+          `${num(s.p50, 3)} ms`,
+          `${num(s.p99, 3)} ms`,
+          s.n,
+          `${ratio(s.p50 / q.p50)} / ${ratio(s.p99 / q.p99)} no swaps`,
+        ],
+        [
+          `  control: bare-worker boot storm (${bootStormBoots} boots)`,
+          `${num(bs.p50, 3)} ms`,
+          `${num(bs.p99, 3)} ms`,
+          bs.n,
+          `${ratio(bs.p50 / q.p50)} / ${ratio(bs.p99 / q.p99)} no swaps`,
+        ],
         ['failed calls', failedCalls, '', '', failedCalls === 0 ? 'none' : 'see below'],
       ],
       { title: 'SWAP — p50/p99 (ratio = isoplug ÷ baseline)' },
     );
     const notes = [];
-    if (standbyMissed) notes.push(`${standbyMissed} of ${standbySwaps} standby swaps booted their own worker (report.standby false): the standby figures mix in fresh boots`);
-    if (failedCalls) notes.push(`failed calls (${failedCalls}, first ${failures.length}):\n    ${failures.join('\n    ')}`);
-    if (stale.length) notes.push(`the first call after a 'swap' event was answered by the OLD version ${stale.length} time(s): ${stale.slice(0, 3).join('; ')}`);
+    if (standbyMissed)
+      notes.push(
+        `${standbyMissed} of ${standbySwaps} standby swaps booted their own worker (report.standby false): the standby figures mix in fresh boots`,
+      );
+    if (failedCalls)
+      notes.push(`failed calls (${failedCalls}, first ${failures.length}):\n    ${failures.join('\n    ')}`);
+    if (stale.length)
+      notes.push(
+        `the first call after a 'swap' event was answered by the OLD version ${stale.length} time(s): ${stale.slice(0, 3).join('; ')}`,
+      );
     if (noEvents) notes.push(`swap() resolved without a 'swap' event ${noEvents} time(s)`);
-    if (swapIssues.length) notes.push(`${swapIssues.length} swap(s) whose old version did not close cleanly: ${swapIssues.slice(0, 3).join('; ')}`);
+    if (swapIssues.length)
+      notes.push(
+        `${swapIssues.length} swap(s) whose old version did not close cleanly: ${swapIssues.slice(0, 3).join('; ')}`,
+      );
     return { figures, tables: [table], notes };
   } finally {
     progress('swap: closing…', { force: true });
-    await Promise.all([hs, hsStandby].map(async (h) => {
-      await h.close();
-      await h.current.exited;
-    }));
+    await Promise.all(
+      [hs, hsStandby].map(async (h) => {
+        await h.close();
+        await h.current.exited;
+      }),
+    );
   }
 }

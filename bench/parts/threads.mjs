@@ -40,8 +40,18 @@ export async function runThreads({ iso, progress }) {
   const peers = [
     { key: 'isoplug1', label: 'isoplug, threads: 1', call: () => workOne(n), close: () => one.close() },
     { key: 'isoplug2', label: `isoplug, threads: ${THREADS}`, call: () => workTwo(n), close: () => two.close() },
-    { key: 'piscina', label: `piscina, ${THREADS} threads`, call: () => piscina.run(n), close: () => piscina.destroy() },
-    { key: 'tinypool', label: `tinypool, ${THREADS} threads`, call: () => tinypool.run(n), close: () => tinypool.destroy() },
+    {
+      key: 'piscina',
+      label: `piscina, ${THREADS} threads`,
+      call: () => piscina.run(n),
+      close: () => piscina.destroy(),
+    },
+    {
+      key: 'tinypool',
+      label: `tinypool, ${THREADS} threads`,
+      call: () => tinypool.run(n),
+      close: () => tinypool.destroy(),
+    },
   ];
   const rates = Object.fromEntries(peers.map((p) => [p.key, []]));
   const notes = [];
@@ -50,7 +60,8 @@ export async function runThreads({ iso, progress }) {
     for (const peer of peers) {
       progress(`threads: warm-up ${peer.key}…`);
       const answer = await peer.call();
-      if (answer !== expected) notes.push(`${peer.key} answered ${answer}, expected ${expected}: the peers do not run the same task`);
+      if (answer !== expected)
+        notes.push(`${peer.key} answered ${answer}, expected ${expected}: the peers do not run the same task`);
       await pipelined(peer.call, IN_FLIGHT, { count: WARMUP_CALLS });
     }
     for (let run = 0; run < RUNS; run++) {
@@ -101,12 +112,27 @@ export async function runThreads({ iso, progress }) {
   const spread = (values) => `${num(Math.min(...values))}–${num(Math.max(...values))}`;
   const table = formatTable(
     ['threads (CPU-bound task)', 'calls/s', '× isoplug 1 thread', `× piscina ${THREADS}`, `range (${RUNS} rounds)`],
-    peers.map((p) => [p.label, num(med[p.key], 0), ratio(med[p.key] / med.isoplug1), ratio(med[p.key] / med.piscina), spread(rates[p.key])]),
-    { title: `THREADS — ${num(task.ms)} ms CPU-bound task, ${IN_FLIGHT} calls in flight, median of ${RUNS} interleaved rounds of ${BLOCK_MS} ms (× = peer ÷ column)` },
+    peers.map((p) => [
+      p.label,
+      num(med[p.key], 0),
+      ratio(med[p.key] / med.isoplug1),
+      ratio(med[p.key] / med.piscina),
+      spread(rates[p.key]),
+    ]),
+    {
+      title: `THREADS — ${num(task.ms)} ms CPU-bound task, ${IN_FLIGHT} calls in flight, median of ${RUNS} interleaved rounds of ${BLOCK_MS} ms (× = peer ÷ column)`,
+    },
   );
-  if (perThread) notes.push(`isoplug threads: ${THREADS}: tasks served per thread over the part ${perThread.map((v) => num(v, 0)).join(' / ')}`);
+  if (perThread)
+    notes.push(
+      `isoplug threads: ${THREADS}: tasks served per thread over the part ${perThread.map((v) => num(v, 0)).join(' / ')}`,
+    );
   notes.push(`task: ${n} rounds, ${num(task.ms)} ms in the host thread after warm-up`);
-  if (ENV.cpus < THREADS) notes.push(`only ${ENV.cpus} CPU(s) for ${THREADS} worker threads: the scaling figure cannot reach ${THREADS}×`);
-  else if (ENV.cpus === THREADS) notes.push(`${ENV.cpus} CPUs: the host thread (dispatching the calls) shares them with the ${THREADS} busy workers`);
+  if (ENV.cpus < THREADS)
+    notes.push(`only ${ENV.cpus} CPU(s) for ${THREADS} worker threads: the scaling figure cannot reach ${THREADS}×`);
+  else if (ENV.cpus === THREADS)
+    notes.push(
+      `${ENV.cpus} CPUs: the host thread (dispatching the calls) shares them with the ${THREADS} busy workers`,
+    );
   return { figures, tables: [table], notes };
 }

@@ -42,7 +42,8 @@ try {
   const priced = await manager.invoke('reporter', 'price', 'cake');
   console.log(`\nservice  reporter.price('cake') → ${priced}`);
 
-  const differ = first.reload === 1 && second.reload === 2 && second.createdAt >= first.createdAt && first.createdAt instanceof Date;
+  const differ =
+    first.reload === 1 && second.reload === 2 && second.createdAt >= first.createdAt && first.createdAt instanceof Date;
   if (!differ || priced !== 'cake costs 4.75') {
     console.log('\nFAIL: expected two different extensions and a priced item');
     process.exitCode = 1;

@@ -37,7 +37,13 @@ try {
   const after = await replies(manager);
 
   const onlyGreeter = second.loaded.join() === 'greeter' && second.unchanged.join() === 'echo';
-  if (first.loaded.join() !== 'echo,greeter' || !onlyGreeter || before.greeter !== 'Hello, Ada!' || after.greeter !== 'Howdy, Ada!' || after.echo !== before.echo) {
+  if (
+    first.loaded.join() !== 'echo,greeter' ||
+    !onlyGreeter ||
+    before.greeter !== 'Hello, Ada!' ||
+    after.greeter !== 'Howdy, Ada!' ||
+    after.echo !== before.echo
+  ) {
     console.log('\nFAIL: expected only greeter to reload, with its new reply');
     process.exitCode = 1;
   } else {

@@ -34,7 +34,12 @@ Options:
 let args;
 try {
   args = parseArgs({
-    options: { watch: { type: 'boolean' }, port: { type: 'string' }, handler: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      watch: { type: 'boolean' },
+      port: { type: 'string' },
+      handler: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   }).values;
 } catch (error) {
   console.error(`demo: ${error.message}`);
@@ -72,14 +77,18 @@ async function loadDemo() {
   try {
     const first = await build('v1');
     const bundled = first.inputs.filter((input) => input !== first.entry).map((input) => basename(input));
-    console.log(`built    ${shown(HANDLER)} → ${basename(first.file)} (${n(first.bytes)} B, ${ms(first.durationMs)}), bundled with ${bundled.join(', ') || 'nothing else'}`);
+    console.log(
+      `built    ${shown(HANDLER)} → ${basename(first.file)} (${n(first.bytes)} B, ${ms(first.durationMs)}), bundled with ${bundled.join(', ') || 'nothing else'}`,
+    );
 
     hs = await createHotSwap(first.file, { name: 'hello', version: 'v1', drainTimeoutMs: 10_000, standby: true });
     ({ server } = createHandlerServer(hs));
     const url = await listen(server, 0);
     const before = await get(`${url}/?name=demo`);
     console.log(`serving  ${url} with handler ${hs.version}, in a worker of its own: ${before.body.trim()}`);
-    console.log(`load     ${connections} connections, until ${n(requests)} requests or ${seconds} s; the handler is rebuilt and swapped ${swapsWanted} times meanwhile`);
+    console.log(
+      `load     ${connections} connections, until ${n(requests)} requests or ${seconds} s; the handler is rebuilt and swapped ${swapsWanted} times meanwhile`,
+    );
 
     const rssStart = process.memoryUsage().rss;
     const started = performance.now();
@@ -98,10 +107,11 @@ async function loadDemo() {
       }
     };
     /** Resolves once `fraction` of the run is behind us, by requests or by time, or the load is over. */
-    const reached = (fraction) => new Promise((resolve) => {
-      waiters.push({ requests: requests * fraction, seconds: seconds * fraction, resolve });
-      check();
-    });
+    const reached = (fraction) =>
+      new Promise((resolve) => {
+        waiters.push({ requests: requests * fraction, seconds: seconds * fraction, resolve });
+        check();
+      });
 
     const instance = autocannon({ url: `${url}/?name=load`, connections, amount: requests, timeout: 10 });
     const finished = new Promise((resolve, reject) => {
@@ -163,13 +173,24 @@ async function loadDemo() {
     const ok = failed === 0 && before.status === 200 && after.status === 200 && after.version === hs.version;
 
     console.log('\nsummary');
-    console.log(`  requests   ${n(total)} in ${result.duration.toFixed(1)} s (${n(total / result.duration)} req/s) over ${connections} connections`);
-    console.log(`  failed     ${failed} (errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx})`);
-    console.log(`  swaps      ${swaps.length}: ${versions.join(' → ')}, each a new bundle in a new worker${swaps.every((swap) => swap.standby) ? ' (booted ahead as the standby)' : ''}, under load`);
+    console.log(
+      `  requests   ${n(total)} in ${result.duration.toFixed(1)} s (${n(total / result.duration)} req/s) over ${connections} connections`,
+    );
+    console.log(
+      `  failed     ${failed} (errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx})`,
+    );
+    console.log(
+      `  swaps      ${swaps.length}: ${versions.join(' → ')}, each a new bundle in a new worker${swaps.every((swap) => swap.standby) ? ' (booted ahead as the standby)' : ''}, under load`,
+    );
     console.log(`  served     ${before.version} before, ${after.version} after`);
     console.log(`  latency    p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}`);
     console.log(`  host RSS   ${mb(rssStart)} at start, ${mb(rssEnd)} at end`);
-    if (!ok) console.error(failed > 0 ? `\n${failed} requests failed` : `\nthe version served after the swaps (${after.version}) is not the current one (${hs.version})`);
+    if (!ok)
+      console.error(
+        failed > 0
+          ? `\n${failed} requests failed`
+          : `\nthe version served after the swaps (${after.version}) is not the current one (${hs.version})`,
+      );
     return ok ? 0 : 1;
   } finally {
     clearInterval(ticker);
@@ -183,7 +204,10 @@ if (args.help) {
   process.stdout.write(HELP);
 } else if (args.watch) {
   const { devLoop } = await import('./dev.mjs');
-  process.exitCode = await devLoop({ handler: args.handler ?? HANDLER, port: args.port === undefined ? 0 : Number(args.port) });
+  process.exitCode = await devLoop({
+    handler: args.handler ?? HANDLER,
+    port: args.port === undefined ? 0 : Number(args.port),
+  });
 } else {
   process.exitCode = await loadDemo();
 }

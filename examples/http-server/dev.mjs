@@ -35,7 +35,9 @@ export async function devLoop({ handler, port }) {
         firstServed(swap);
       } catch (error) {
         if (hs === first) hs = undefined;
-        console.error(`cannot load ${built.file}: ${error.code}: ${error.cause?.message ?? error.message}; fix it and save`);
+        console.error(
+          `cannot load ${built.file}: ${error.code}: ${error.cause?.message ?? error.message}; fix it and save`,
+        );
       }
       return;
     }
@@ -49,10 +51,14 @@ export async function devLoop({ handler, port }) {
     try {
       const report = await current.swap(built.file, { name: 'hello', version });
       const total = (switchedAt.get(report.to) ?? performance.now()) - info.triggeredAt;
-      console.log(`swapped to ${report.to} in ${ms(total)} (build ${ms(built.durationMs)}, load ${ms(report.loadMs)}${report.standby ? ' on the standby' : ''}, old version drained in ${ms(report.drainMs)})`);
+      console.log(
+        `swapped to ${report.to} in ${ms(total)} (build ${ms(built.durationMs)}, load ${ms(report.loadMs)}${report.standby ? ' on the standby' : ''}, old version drained in ${ms(report.drainMs)})`,
+      );
     } catch (error) {
       if (error.code === 'ERR_SWAP_SUPERSEDED') return; // a later save won
-      console.error(`swap to ${version} failed: ${error.cause?.message ?? error.message} (${error.code}); still serving ${current.version}`);
+      console.error(
+        `swap to ${version} failed: ${error.cause?.message ?? error.message} (${error.code}); still serving ${current.version}`,
+      );
     }
   };
 
@@ -63,7 +69,8 @@ export async function devLoop({ handler, port }) {
     watcher = await watchPlugin(handler, outDir, {
       name: 'hello',
       onBuild: (built, info) => void onBuild(built, info),
-      onError: (error) => console.error(`build failed: ${error.message}${hs ? '; still serving the last good version' : ''}`),
+      onError: (error) =>
+        console.error(`build failed: ${error.message}${hs ? '; still serving the last good version' : ''}`),
     });
     const stopped = new Promise((resolve) => {
       const stop = (signal) => {
@@ -80,7 +87,9 @@ export async function devLoop({ handler, port }) {
     if (!swap) return 0;
     ({ server, stats } = createHandlerServer(swap));
     const url = await listen(server, port);
-    console.log(`listening on ${url} with ${shortPath(handler)} (version ${swap.version}); try: curl '${url}/?name=Ada'`);
+    console.log(
+      `listening on ${url} with ${shortPath(handler)} (version ${swap.version}); try: curl '${url}/?name=Ada'`,
+    );
     console.log(`watching ${shortPath(dirname(handler))}: edit a handler source and save; Ctrl-C to stop`);
     await stopped;
     console.log(`\nclosing: served ${stats.requests} requests (${stats.failed} failed), now on ${swap.version}`);

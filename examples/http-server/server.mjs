@@ -59,7 +59,13 @@ export function get(url) {
     httpGet(url, { agent: false }, (res) => {
       const chunks = [];
       res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode, version: res.headers['x-handler-version'], body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode,
+          version: res.headers['x-handler-version'],
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       res.on('error', reject);
     }).on('error', reject);
   });

@@ -11,7 +11,6 @@ import { PluginManager } from 'isoplug';
 
 const dir = fileURLToPath(new URL('./plugins', import.meta.url));
 
-
 async function demo(isolation) {
   const manager = new PluginManager({ dir, isolation, services: { label: (total) => `total is ${total}` } });
   try {
@@ -20,7 +19,9 @@ async function demo(isolation) {
     await manager.invoke('tally', 'add', 2);
     await manager.schedule(0, 'tally', 'live_add', 3);
     const summary = await manager.invoke('report', 'summary');
-    console.log(`${isolation.padEnd(6)}   loaded [${loaded.join(', ')}]; ${where.map(({ name, value }) => `${name} in the ${value}`).join(', ')}`);
+    console.log(
+      `${isolation.padEnd(6)}   loaded [${loaded.join(', ')}]; ${where.map(({ name, value }) => `${name} in the ${value}`).join(', ')}`,
+    );
     console.log(`         tally.add(2), live job tally.live_add(3), report.summary() → ${JSON.stringify(summary)}`);
     return { where: Object.fromEntries(where.map(({ name, value }) => [name, value])), summary };
   } finally {
@@ -43,10 +44,11 @@ try {
     Object.values(worker.where).every((w) => w.startsWith('worker thread')) &&
     Object.values(inline.where).every((w) => w === 'host thread');
   if (ok) {
-    console.log("\nok: inline ran the same plugins in the host thread with the same results");
+    console.log('\nok: inline ran the same plugins in the host thread with the same results');
   } else {
     console.log('\nFAIL: the two modes did not give the same results from the expected threads');
     process.exitCode = 1;
   }
 } finally {
+  // Nothing to release: the managers closed above.
 }

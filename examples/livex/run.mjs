@@ -15,7 +15,6 @@ const version = (v) => fileURLToPath(new URL(`./versions/${v}/mailer.mjs`, impor
 const dir = mkdtempSync(join(tmpdir(), 'isoplug-livex-'));
 const use = (v) => copyFileSync(version(v), join(dir, 'mailer.mjs'));
 
-
 const manager = new PluginManager({ dir });
 let failed = false;
 const fail = (why) => {
@@ -36,14 +35,21 @@ try {
     const at = new Date(Date.now() + delay);
     let settled = false;
     const job = manager.schedule(at, 'mailer', 'live_send', { to: 'ada' });
-    job.then(() => (settled = true), () => (settled = true));
+    job.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     console.log(`schedule mailer.live_send({ to: 'ada' }) in ${delay} ms, while v1 is current`);
 
     use('v2');
     const { loaded } = await manager.reload();
     const left = at.getTime() - Date.now();
     const inTime = !settled && left > 1;
-    console.log(inTime ? `reload   [${loaded.join(', ')}] → mailer v2, done ${left} ms before the job's time` : `reload   [${loaded.join(', ')}] → mailer v2, but only after the job's time`);
+    console.log(
+      inTime
+        ? `reload   [${loaded.join(', ')}] → mailer v2, done ${left} ms before the job's time`
+        : `reload   [${loaded.join(', ')}] → mailer v2, but only after the job's time`,
+    );
 
     const result = await job;
     console.log(`job      ran on ${result.version}: ${JSON.stringify(result.text)}`);
@@ -74,13 +80,22 @@ try {
   data.to = 'changed after schedule()';
   const seen = await inspected;
   console.log(`\nschedule mailer.live_inspect(data), then data.to is changed on the host`);
-  console.log(`job      ran on ${seen.version} with to: ${JSON.stringify(seen.to)}, kinds: ${JSON.stringify(seen.kinds)}, letter.greet: ${seen.greet}`);
+  console.log(
+    `job      ran on ${seen.version} with to: ${JSON.stringify(seen.to)}, kinds: ${JSON.stringify(seen.kinds)}, letter.greet: ${seen.greet}`,
+  );
 
   let cloneError;
-  await manager.schedule(0, 'mailer', 'live_send', { to: 'eve', callback: () => {} }).catch((error) => (cloneError = error));
+  await manager
+    .schedule(0, 'mailer', 'live_send', { to: 'eve', callback: () => {} })
+    .catch((error) => (cloneError = error));
   console.log(`schedule with a function in the data → ${cloneError?.code}`);
 
-  const plain = seen.to === 'bob' && seen.kinds.sentAt === 'Date' && seen.kinds.tags === 'Set' && seen.kinds.letter === 'Object' && seen.greet === 'undefined';
+  const plain =
+    seen.to === 'bob' &&
+    seen.kinds.sentAt === 'Date' &&
+    seen.kinds.tags === 'Set' &&
+    seen.kinds.letter === 'Object' &&
+    seen.greet === 'undefined';
   if (!plain) fail('the job data did not arrive as a plain copy');
   if (cloneError?.code !== 'ERR_MANAGER_JOB_CLONE') fail('uncloneable data was not refused');
   if (!failed) console.log('\nok: live job scheduled on v1 ran on v2; its data travelled as plain data');

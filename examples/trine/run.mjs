@@ -46,13 +46,21 @@ try {
   bump('b', 'b1', 'b2');
   const second = await manager.reload();
   console.log(`reload   ${show(second)}`);
-  expect('the reload', { loaded: second.loaded, unchanged: second.unchanged }, { loaded: ['a', 'b'], unchanged: ['c'] });
+  expect(
+    'the reload',
+    { loaded: second.loaded, unchanged: second.unchanged },
+    { loaded: ['a', 'b'], unchanged: ['c'] },
+  );
   expect('the chain', await call(manager), ['a1', 'b2', 'c1']);
 
   bump('c', 'c1', 'c2');
   const third = await manager.reload();
   console.log(`reload   ${show(third)}`);
-  expect('the reload', { loaded: third.loaded, unchanged: third.unchanged }, { loaded: ['a', 'b', 'c'], unchanged: [] });
+  expect(
+    'the reload',
+    { loaded: third.loaded, unchanged: third.unchanged },
+    { loaded: ['a', 'b', 'c'], unchanged: [] },
+  );
   expect('the chain', await call(manager), ['a1', 'b2', 'c2']);
 
   console.log(failed ? '\nFAIL: see above' : '\nok: trine reloaded a and b with c and the chain answered');

@@ -25,21 +25,35 @@ export interface Parsed {
  * Parses `args` against `options`; throws `UsageError` for an unknown option, a missing or
  * unexpected option value, or a positional count outside `[min, max]`.
  */
-export function parse(args: string[], options: Options, positionals: { min: number; max: number; names: string[] }): Parsed {
-  const { values, positionals: found, tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
+export function parse(
+  args: string[],
+  options: Options,
+  positionals: { min: number; max: number; names: string[] },
+): Parsed {
+  const {
+    values,
+    positionals: found,
+    tokens,
+  } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const option = options[token.name];
     if (!option) throw new UsageError(`unknown option ${token.rawName}`);
     // `--name --json` would take `--json` as the name: say so (`--name=-x` passes a value starting with -).
-    if (option.type === 'string' && (typeof token.value !== 'string' || (!token.inlineValue && token.value.startsWith('-')))) {
+    if (
+      option.type === 'string' &&
+      (typeof token.value !== 'string' || (!token.inlineValue && token.value.startsWith('-')))
+    ) {
       throw new UsageError(`option ${token.rawName} needs a value`);
     }
-    if (option.type === 'boolean' && token.value !== undefined) throw new UsageError(`option ${token.rawName} takes no value`);
+    if (option.type === 'boolean' && token.value !== undefined)
+      throw new UsageError(`option ${token.rawName} takes no value`);
   }
   if (values.help === true) return { values, positionals: found };
-  if (found.length < positionals.min) throw new UsageError(`missing argument <${positionals.names[found.length] ?? 'argument'}>`);
-  if (found.length > positionals.max) throw new UsageError(`unexpected argument ${JSON.stringify(found[positionals.max])}`);
+  if (found.length < positionals.min)
+    throw new UsageError(`missing argument <${positionals.names[found.length] ?? 'argument'}>`);
+  if (found.length > positionals.max)
+    throw new UsageError(`unexpected argument ${JSON.stringify(found[positionals.max])}`);
   return { values, positionals: found };
 }
 

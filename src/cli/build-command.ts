@@ -49,7 +49,8 @@ function defines(values: string[]): Record<string, string> {
   for (const item of values) {
     const at = item.indexOf('=');
     const key = item.slice(0, at);
-    if (at <= 0 || !/^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/.test(key)) throw new UsageError(`--define ${JSON.stringify(item)}: expected IDENTIFIER=EXPRESSION`);
+    if (at <= 0 || !/^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/.test(key))
+      throw new UsageError(`--define ${JSON.stringify(item)}: expected IDENTIFIER=EXPRESSION`);
     define[key] = item.slice(at + 1);
   }
   return define;
@@ -69,7 +70,8 @@ export async function buildCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   const [entry = '', outDir = ''] = positionals;
-  if (values.name !== undefined && (typeof values.name !== 'string' || values.name.length === 0)) throw new UsageError('option --name needs a value');
+  if (values.name !== undefined && (typeof values.name !== 'string' || values.name.length === 0))
+    throw new UsageError('option --name needs a value');
   const options: BuildPluginOptions = {
     define: defines(strings(values.define)),
     external: strings(values.external),

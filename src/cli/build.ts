@@ -7,7 +7,18 @@
  * versions of a plugin, may use different versions of one library. Same sources, same bytes, same
  * file name; any change gives a new file, and the old one stays for the version still draining.
  */
-import { BuildError, emit, esbuildOptions, failure, loadEsbuild, prepareOutDir, resolvePluginEntry, safeName, type BuildPluginOptions, type BuiltPlugin } from './bundle.js';
+import {
+  BuildError,
+  emit,
+  esbuildOptions,
+  failure,
+  loadEsbuild,
+  prepareOutDir,
+  resolvePluginEntry,
+  safeName,
+  type BuildPluginOptions,
+  type BuiltPlugin,
+} from './bundle.js';
 
 export { BuildError, resolvePluginEntry } from './bundle.js';
 export type { BuildErrorCode, BuildMessage, BuildPluginOptions, BuiltPlugin, PluginEntry } from './bundle.js';
@@ -24,7 +35,11 @@ export type { PluginWatcher, RebuildInfo, WatchPluginOptions } from './watch.js'
  * const built = await buildPlugin('./plugins/greeter', './dist/plugins');
  * const plugin = await loadPlugin(built.file);
  */
-export async function buildPlugin(entry: string, outDir: string, options: BuildPluginOptions = {}): Promise<BuiltPlugin> {
+export async function buildPlugin(
+  entry: string,
+  outDir: string,
+  options: BuildPluginOptions = {},
+): Promise<BuiltPlugin> {
   const started = performance.now();
   const found = await resolvePluginEntry(entry);
   const esbuild = await loadEsbuild();
@@ -37,6 +52,7 @@ export async function buildPlugin(entry: string, outDir: string, options: BuildP
     throw failure(found, cause);
   }
   const output = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
-  if (!output) throw new BuildError('ERR_BUILD_FAILED', `esbuild produced no output for ${entry}`, { path: found.entry });
+  if (!output)
+    throw new BuildError('ERR_BUILD_FAILED', `esbuild produced no output for ${entry}`, { path: found.entry });
   return emit(found, out, name, output.contents, result.metafile, started);
 }

@@ -29,7 +29,11 @@ export class BuildError extends Error {
   /** esbuild's errors, for `ERR_BUILD_FAILED`. */
   readonly errors: readonly BuildMessage[];
 
-  constructor(code: BuildErrorCode, message: string, options: { path?: string; errors?: BuildMessage[]; cause?: unknown } = {}) {
+  constructor(
+    code: BuildErrorCode,
+    message: string,
+    options: { path?: string; errors?: BuildMessage[]; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     Object.defineProperty(this, 'name', { value: 'BuildError', configurable: true, writable: true });
     this.code = code;
@@ -105,7 +109,8 @@ const MAIN_EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '/index.ts', '/index.
  * Bundled CommonJS dependencies call `require()` for Node built-ins; an ES module has no `require`,
  * so give the bundle one.
  */
-const REQUIRE_SHIM = "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";
+const REQUIRE_SHIM =
+  "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";
 
 let esbuildModule: Promise<Esbuild> | undefined;
 
@@ -113,7 +118,11 @@ let esbuildModule: Promise<Esbuild> | undefined;
 export function loadEsbuild(): Promise<Esbuild> {
   esbuildModule ??= import('esbuild').catch((cause: unknown) => {
     esbuildModule = undefined;
-    throw new BuildError('ERR_BUILD_NO_ESBUILD', 'esbuild is not installed; isoplug build needs it: npm install --save-dev esbuild', { cause });
+    throw new BuildError(
+      'ERR_BUILD_NO_ESBUILD',
+      'esbuild is not installed; isoplug build needs it: npm install --save-dev esbuild',
+      { cause },
+    );
   });
   return esbuildModule;
 }
@@ -128,7 +137,10 @@ async function kind(path: string): Promise<'file' | 'directory' | 'other' | unde
 }
 
 export function safeName(name: string): string {
-  const cleaned = name.replace(/^@[^/]+\//, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '');
+  const cleaned = name
+    .replace(/^@[^/]+\//, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '');
   return cleaned.length > 0 ? cleaned : 'plugin';
 }
 
@@ -144,7 +156,8 @@ export async function resolvePluginEntry(input: string): Promise<PluginEntry> {
     const base = basename(path, extname(path));
     return { entry: path, name: safeName(base === 'index' ? basename(dirname(path)) : base), root: dirname(path) };
   }
-  if (found !== 'directory') throw new BuildError('ERR_BUILD_ENTRY', `plugin is neither a file nor a folder: ${input}`, { path: input });
+  if (found !== 'directory')
+    throw new BuildError('ERR_BUILD_ENTRY', `plugin is neither a file nor a folder: ${input}`, { path: input });
 
   let manifest: { name?: unknown; main?: unknown } | undefined;
   const manifestPath = join(path, 'package.json');
@@ -152,7 +165,11 @@ export async function resolvePluginEntry(input: string): Promise<PluginEntry> {
     try {
       manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as typeof manifest;
     } catch (cause) {
-      throw new BuildError('ERR_BUILD_ENTRY', `cannot read ${join(input, 'package.json')}: ${(cause as Error).message}`, { path: manifestPath, cause });
+      throw new BuildError(
+        'ERR_BUILD_ENTRY',
+        `cannot read ${join(input, 'package.json')}: ${(cause as Error).message}`,
+        { path: manifestPath, cause },
+      );
     }
   }
   const name = safeName(typeof manifest?.name === 'string' ? manifest.name : basename(path));
@@ -161,16 +178,27 @@ export async function resolvePluginEntry(input: string): Promise<PluginEntry> {
       const candidate = resolve(path, manifest.main + extension);
       if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
     }
-    throw new BuildError('ERR_BUILD_ENTRY', `main of ${join(input, 'package.json')} not found: ${manifest.main}`, { path: resolve(path, manifest.main) });
+    throw new BuildError('ERR_BUILD_ENTRY', `main of ${join(input, 'package.json')} not found: ${manifest.main}`, {
+      path: resolve(path, manifest.main),
+    });
   }
   for (const file of INDEX_FILES) {
     const candidate = join(path, file);
     if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
   }
-  throw new BuildError('ERR_BUILD_ENTRY', `no entry in ${input}: no package.json main and no ${INDEX_FILES.join(', ')}`, { path: input });
+  throw new BuildError(
+    'ERR_BUILD_ENTRY',
+    `no entry in ${input}: no package.json main and no ${INDEX_FILES.join(', ')}`,
+    { path: input },
+  );
 }
 
-export function esbuildOptions(found: PluginEntry, outDir: string, name: string, options: BuildPluginOptions): BuildOptions & { write: false; metafile: true } {
+export function esbuildOptions(
+  found: PluginEntry,
+  outDir: string,
+  name: string,
+  options: BuildPluginOptions,
+): BuildOptions & { write: false; metafile: true } {
   return {
     entryPoints: [found.entry],
     absWorkingDir: found.root,
@@ -196,17 +224,31 @@ function isBuildFailure(error: unknown): error is BuildFailure {
 }
 
 function flatten(message: Message): BuildMessage {
-  return { text: message.text, file: message.location?.file, line: message.location?.line, column: message.location?.column };
+  return {
+    text: message.text,
+    file: message.location?.file,
+    line: message.location?.line,
+    column: message.location?.column,
+  };
 }
 
 /** `file:line:col: text` of the first error, and how many more there are. */
 export function failure(entry: PluginEntry, cause: unknown): BuildError {
-  if (!isBuildFailure(cause)) return new BuildError('ERR_BUILD_FAILED', `build of ${entry.entry} failed: ${(cause as Error)?.message ?? String(cause)}`, { path: entry.entry, cause });
+  if (!isBuildFailure(cause))
+    return new BuildError(
+      'ERR_BUILD_FAILED',
+      `build of ${entry.entry} failed: ${(cause as Error)?.message ?? String(cause)}`,
+      { path: entry.entry, cause },
+    );
   const errors = cause.errors.map(flatten);
   const first = errors[0];
   const where = first?.file ? `${first.file}:${first.line ?? 0}:${first.column ?? 0}: ` : '';
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
-  return new BuildError('ERR_BUILD_FAILED', `${where}${first?.text ?? 'build failed'}${more}`, { path: entry.entry, errors, cause });
+  return new BuildError('ERR_BUILD_FAILED', `${where}${first?.text ?? 'build failed'}${more}`, {
+    path: entry.entry,
+    errors,
+    cause,
+  });
 }
 
 export async function prepareOutDir(outDir: string): Promise<string> {
@@ -214,7 +256,11 @@ export async function prepareOutDir(outDir: string): Promise<string> {
   try {
     await mkdir(path, { recursive: true });
   } catch (cause) {
-    throw new BuildError('ERR_BUILD_OUT_DIR', `cannot create the out dir ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { path: outDir, cause });
+    throw new BuildError(
+      'ERR_BUILD_OUT_DIR',
+      `cannot create the out dir ${outDir}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+      { path: outDir, cause },
+    );
   }
   return path;
 }
@@ -227,7 +273,14 @@ function inputsOf(root: string, metafile: Metafile): string[] {
 }
 
 /** Hashes the output and writes it as `<name>.<hash8>.mjs`, atomically (write aside, then rename). */
-export async function emit(found: PluginEntry, outDir: string, name: string, contents: Uint8Array, metafile: Metafile, started: number): Promise<BuiltPlugin> {
+export async function emit(
+  found: PluginEntry,
+  outDir: string,
+  name: string,
+  contents: Uint8Array,
+  metafile: Metafile,
+  started: number,
+): Promise<BuiltPlugin> {
   const hash = createHash('sha256').update(contents).digest('hex').slice(0, 8);
   const file = join(outDir, `${name}.${hash}.mjs`);
   let written = false;
@@ -238,9 +291,22 @@ export async function emit(found: PluginEntry, outDir: string, name: string, con
       await rename(aside, file);
     } catch (cause) {
       await rm(aside, { force: true });
-      throw new BuildError('ERR_BUILD_OUT_DIR', `cannot write ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { path: outDir, cause });
+      throw new BuildError(
+        'ERR_BUILD_OUT_DIR',
+        `cannot write ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+        { path: outDir, cause },
+      );
     }
     written = true;
   }
-  return { name, file, hash, bytes: contents.byteLength, entry: found.entry, inputs: inputsOf(found.root, metafile), written, durationMs: performance.now() - started };
+  return {
+    name,
+    file,
+    hash,
+    bytes: contents.byteLength,
+    entry: found.entry,
+    inputs: inputsOf(found.root, metafile),
+    written,
+    durationMs: performance.now() - started,
+  };
 }

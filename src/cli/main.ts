@@ -38,7 +38,11 @@ export async function main(args: string[], io: Io): Promise<number> {
       return 2;
     }
     if (command.startsWith('-')) {
-      const { values } = parse(args, { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } }, { min: 0, max: 0, names: [] });
+      const { values } = parse(
+        args,
+        { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+        { min: 0, max: 0, names: [] },
+      );
       if (values.version === true) io.out(version());
       else io.out(HELP);
       return 0;
@@ -51,7 +55,10 @@ export async function main(args: string[], io: Io): Promise<number> {
       return 0;
     }
     const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-    if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    if (!run)
+      throw new UsageError(
+        `unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(', ')})`,
+      );
     return await run(rest, io);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -5,7 +5,18 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import type { BuildContext } from 'esbuild';
-import { BuildError, emit, esbuildOptions, failure, loadEsbuild, prepareOutDir, resolvePluginEntry, safeName, type BuildPluginOptions, type BuiltPlugin } from './bundle.js';
+import {
+  BuildError,
+  emit,
+  esbuildOptions,
+  failure,
+  loadEsbuild,
+  prepareOutDir,
+  resolvePluginEntry,
+  safeName,
+  type BuildPluginOptions,
+  type BuiltPlugin,
+} from './bundle.js';
 
 /** What a watcher tells about one rebuild. */
 export interface RebuildInfo {
@@ -53,7 +64,11 @@ const SOURCE_FILE = /\.(?:[cm]?[jt]sx?|json)$/;
  * the sources, not the files, so editors that save by renaming a new file over the old are seen.
  * Rejects only for `ERR_BUILD_ENTRY`, `ERR_BUILD_OUT_DIR` or `ERR_BUILD_NO_ESBUILD`.
  */
-export async function watchPlugin(entry: string, outDir: string, options: WatchPluginOptions = {}): Promise<PluginWatcher> {
+export async function watchPlugin(
+  entry: string,
+  outDir: string,
+  options: WatchPluginOptions = {},
+): Promise<PluginWatcher> {
   const found = await resolvePluginEntry(entry);
   const esbuild = await loadEsbuild();
   const out = await prepareOutDir(outDir);
@@ -126,7 +141,8 @@ export async function watchPlugin(entry: string, outDir: string, options: WatchP
     try {
       const result = await context.rebuild();
       const output = result.outputFiles?.find((file) => file.path.endsWith('.mjs'));
-      if (!output || !result.metafile) throw new BuildError('ERR_BUILD_FAILED', `esbuild produced no output for ${entry}`, { path: found.entry });
+      if (!output || !result.metafile)
+        throw new BuildError('ERR_BUILD_FAILED', `esbuild produced no output for ${entry}`, { path: found.entry });
       built = await emit(found, out, name, output.contents, result.metafile, started);
     } catch (cause) {
       if (closed) return;

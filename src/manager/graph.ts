@@ -8,7 +8,11 @@ import { ManagerDependencyCycleError, ManagerDependencyError } from '../errors.j
 export function dependencyOrder(deps: ReadonlyMap<string, readonly string[]>): string[] {
   for (const [name, list] of deps) {
     for (const dep of list) {
-      if (!deps.has(dep)) throw new ManagerDependencyError(`plugin ${name} depends on ${dep}, which is not loaded`, { pluginName: name, dependency: dep });
+      if (!deps.has(dep))
+        throw new ManagerDependencyError(`plugin ${name} depends on ${dep}, which is not loaded`, {
+          pluginName: name,
+          dependency: dep,
+        });
     }
   }
   const order: string[] = [];

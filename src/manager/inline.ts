@@ -61,7 +61,8 @@ export class InlineVersion implements ManagedVersion {
     const reloadable = asFn(exported(ns, 'reloadable'));
     if (reloadable) this.#hooks.set('reloadable', reloadable);
     const onInit = asFn(exported(ns, 'onInit'));
-    if (onInit) this.#hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor, (port) => this.#track(port))));
+    if (onInit)
+      this.#hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor, (port) => this.#track(port))));
     this.#hooks.set(HOOK_SERVE, (port) => servePeer(this.#track(port as MessagePort), this.#methods));
   }
 
@@ -71,14 +72,23 @@ export class InlineVersion implements ManagedVersion {
     try {
       // Through a wrapper, as in the worker: a module exporting `then` must not be awaited as a thenable.
       const wrapper = `export * as ns from ${JSON.stringify(url)};`;
-      ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
+      ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> })
+        .ns;
     } catch (error) {
-      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (import)`, { pluginName: name, version: hash, cause: error });
+      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (import)`, {
+        pluginName: name,
+        version: hash,
+        cause: error,
+      });
     }
     try {
       await asFn(exported(ns, 'onLoad'))?.(structuredClone(data));
     } catch (error) {
-      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (onLoad)`, { pluginName: name, version: hash, cause: error });
+      throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (onLoad)`, {
+        pluginName: name,
+        version: hash,
+        cause: error,
+      });
     }
     return new InlineVersion(name, hash, ns);
   }
@@ -96,20 +106,28 @@ export class InlineVersion implements ManagedVersion {
     try {
       return structuredClone(value);
     } catch (error) {
-      throw new PluginCloneError(`${method}(): ${direction === 'argument' ? 'an argument' : 'the result'} cannot be cloned`, {
-        pluginName: this.name,
-        version: this.version,
-        method,
-        cause: error,
-        direction,
-      });
+      throw new PluginCloneError(
+        `${method}(): ${direction === 'argument' ? 'an argument' : 'the result'} cannot be cloned`,
+        {
+          pluginName: this.name,
+          version: this.version,
+          method,
+          cause: error,
+          direction,
+        },
+      );
     }
   }
 
   async #run(fn: Fn | undefined, method: string, args: unknown[], clone: boolean): Promise<unknown> {
     const context = { pluginName: this.name, version: this.version, method };
-    if (this.#state !== 'ready') throw new PluginClosedError(`plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`, context);
-    if (fn === undefined) throw new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${method}`, context);
+    if (this.#state !== 'ready')
+      throw new PluginClosedError(
+        `plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`,
+        context,
+      );
+    if (fn === undefined)
+      throw new PluginNoMethodError(`plugin ${this.name}@${this.version} has no method ${method}`, context);
     const copies = clone ? (this.#clone(args, method, 'argument') as unknown[]) : args;
     this.#inFlight++;
     try {
@@ -134,16 +152,25 @@ export class InlineVersion implements ManagedVersion {
     this.#state = 'closing';
     const limit = deadline(timeoutMs);
     try {
-      const drained = this.#inFlight === 0 || (await limit.race(new Promise<boolean>((resolve) => (this.#idle = () => resolve(true))), false));
-      if (drained && this.#onFree) await limit.race(Promise.resolve().then(() => this.#onFree!()), undefined).catch(() => {});
+      const drained =
+        this.#inFlight === 0 ||
+        (await limit.race(new Promise<boolean>((resolve) => (this.#idle = () => resolve(true))), false));
+      if (drained && this.#onFree)
+        await limit
+          .race(
+            Promise.resolve().then(() => this.#onFree!()),
+            undefined,
+          )
+          .catch(() => {});
     } finally {
       limit.cancel();
       this.#end();
     }
   }
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
     this.#end();
+    return Promise.resolve();
   }
 
   #end(): void {

@@ -28,18 +28,25 @@ export function makeJob(when: unknown, plugin: unknown, fn: unknown, data: unkno
     at = when.getTime();
     if (Number.isNaN(at)) throw new PluginOptionRangeError('when', 'expected a valid Date');
   } else if (typeof when === 'number' && !Number.isNaN(when)) {
-    if (when < 0 || !Number.isFinite(when)) throw new PluginOptionRangeError('when', `expected a finite non-negative delay in ms, got ${when}`);
+    if (when < 0 || !Number.isFinite(when))
+      throw new PluginOptionRangeError('when', `expected a finite non-negative delay in ms, got ${when}`);
     at = Date.now() + when;
   } else {
     throw new PluginOptionTypeError('when', 'expected a delay in ms or a Date');
   }
-  if (typeof plugin !== 'string' || plugin.length === 0) throw new PluginOptionTypeError('plugin', 'expected a plugin name');
-  if (typeof fn !== 'string' || !fn.startsWith('live_')) throw new PluginOptionTypeError('fn', `expected the name of a live_* function, got ${String(fn)}`);
+  if (typeof plugin !== 'string' || plugin.length === 0)
+    throw new PluginOptionTypeError('plugin', 'expected a plugin name');
+  if (typeof fn !== 'string' || !fn.startsWith('live_'))
+    throw new PluginOptionTypeError('fn', `expected the name of a live_* function, got ${String(fn)}`);
   let copy: unknown;
   try {
     copy = structuredClone(data);
   } catch (error) {
-    throw new ManagerJobCloneError(`the data of live job ${plugin}.${fn} cannot be cloned`, { pluginName: plugin, method: fn, cause: error });
+    throw new ManagerJobCloneError(`the data of live job ${plugin}.${fn} cannot be cloned`, {
+      pluginName: plugin,
+      method: fn,
+      cause: error,
+    });
   }
   return Object.freeze({ plugin, fn, data: copy, at });
 }

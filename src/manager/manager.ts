@@ -13,7 +13,13 @@
 import { EventEmitter } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { ManagerClosedError, ManagerNoPluginError, ManagerNotReloadableError, ManagerReloadError, type ReloadFailure } from '../errors.js';
+import {
+  ManagerClosedError,
+  ManagerNoPluginError,
+  ManagerNotReloadableError,
+  ManagerReloadError,
+  type ReloadFailure,
+} from '../errors.js';
 import { HOOK_SERVE } from '../protocol.js';
 import { dependencyOrder } from './graph.js';
 import { InlineVersion } from './inline.js';
@@ -134,7 +140,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
       else notReloadable.push(name);
     }
     // A kept version depending on a plugin that goes must reload with it (new channels to the new version).
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const [name, entry] of current) {
         if (reload.has(name) || removed.includes(name)) continue;
@@ -142,7 +148,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         const plugin = scanned.get(name);
         if (plugin === undefined) continue;
         if (!(await reloadable(entry))) {
-          failures.push({ name, error: new ManagerNotReloadableError(`plugin ${name} must reload with its dependencies, but reloadable() returned false`, { pluginName: name, version: entry.hash }) });
+          failures.push({
+            name,
+            error: new ManagerNotReloadableError(
+              `plugin ${name} must reload with its dependencies, but reloadable() returned false`,
+              { pluginName: name, version: entry.hash },
+            ),
+          });
           continue;
         }
         reload.set(name, plugin);
@@ -150,8 +162,14 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         grew = true;
       }
     }
-    if (failures.length > 0) throw new ManagerReloadError(`reload failed: ${failures.map((f) => f.name).join(', ')}`, failures);
-    const result: ReloadResult = { unchanged: unchanged.sort(), notReloadable: notReloadable.sort(), loaded: [...reload.keys()].sort(), removed: removed.sort() };
+    if (failures.length > 0)
+      throw new ManagerReloadError(`reload failed: ${failures.map((f) => f.name).join(', ')}`, failures);
+    const result: ReloadResult = {
+      unchanged: unchanged.sort(),
+      notReloadable: notReloadable.sort(),
+      loaded: [...reload.keys()].sort(),
+      removed: removed.sort(),
+    };
     if (reload.size === 0 && removed.length === 0) return this.#reloaded(result);
 
     // Load every new version (import, onLoad), all at once.
@@ -235,7 +253,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         }
         peers.push({ name: dep, port: channel.port1, methods: [...target.version.methods] });
       }
-      const desc: InitDescriptor = { vault: vault.port2, services: [...this.#services.keys()], extension: structuredClone(extension), peers };
+      const desc: InitDescriptor = {
+        vault: vault.port2,
+        services: [...this.#services.keys()],
+        extension: structuredClone(extension),
+        peers,
+      };
       await entry.version.hook('onInit', [desc], transfer);
     } catch (error) {
       // Ports that did not move to the worker would stay open here.
@@ -260,7 +283,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
     const close = (entry: Entry): Promise<void> => {
       let done = closing.get(entry.name);
       if (done === undefined) {
-        const dependents = entries.filter((other) => other !== entry && other.version.dependencies.includes(entry.name));
+        const dependents = entries.filter(
+          (other) => other !== entry && other.version.dependencies.includes(entry.name),
+        );
         done = Promise.all(dependents.map(close)).then(() => this.#end(entry, this.#options.drainTimeoutMs));
         closing.set(entry.name, done);
       }
@@ -273,7 +298,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   invoke(plugin: string, fn: string, ...args: unknown[]): Promise<unknown> {
     if (this.#closing) return Promise.reject(this.#closedError('invoke'));
     const entry = this.#current.get(plugin);
-    if (entry === undefined) return Promise.reject(new ManagerNoPluginError(`no plugin named ${String(plugin)}`, { pluginName: String(plugin), method: String(fn) }));
+    if (entry === undefined)
+      return Promise.reject(
+        new ManagerNoPluginError(`no plugin named ${String(plugin)}`, {
+          pluginName: String(plugin),
+          method: String(fn),
+        }),
+      );
     return entry.version.call(fn, args);
   }
 
@@ -350,7 +381,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
 
   async #runClose(): Promise<void> {
     for (const stop of [...this.#stops]) stop();
-    this.#jobs.cancelAll((job) => new ManagerClosedError(`the plugin manager closed before live job ${job.plugin}.${job.fn} ran`, { pluginName: job.plugin, method: job.fn }));
+    this.#jobs.cancelAll(
+      (job) =>
+        new ManagerClosedError(`the plugin manager closed before live job ${job.plugin}.${job.fn} ran`, {
+          pluginName: job.plugin,
+          method: job.fn,
+        }),
+    );
     await this.#queue;
     const entries = [...this.#current.values()];
     this.#current = new Map();

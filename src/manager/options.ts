@@ -1,5 +1,5 @@
 import { PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
-import { duration, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
+import { duration, resolveLoadOptions, typeName, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
 import type { ManagerFs } from './scan.js';
 
 /** Options of `new PluginManager()`. */
@@ -73,7 +73,17 @@ export interface ResolvedManagerOptions {
   readonly watchDebounceMs: number;
 }
 
-const KEYS = new Set(['dir', 'fs', 'services', 'extension', 'data', 'isolation', 'load', 'drainTimeoutMs', 'watchDebounceMs']);
+const KEYS = new Set([
+  'dir',
+  'fs',
+  'services',
+  'extension',
+  'data',
+  'isolation',
+  'load',
+  'drainTimeoutMs',
+  'watchDebounceMs',
+]);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -82,11 +92,19 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** Validates the manager's options; throws a TypeError/RangeError naming the option. */
 export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
   if (!isObject(options)) throw new PluginOptionTypeError('options', 'expected an object with at least `dir`');
-  for (const key of Object.keys(options)) if (!KEYS.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
+  for (const key of Object.keys(options))
+    if (!KEYS.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
   const { dir, fs, services, extension, isolation, load } = options;
-  if (typeof dir !== 'string' || dir.length === 0) throw new PluginOptionTypeError('options.dir', 'expected a non-empty path');
-  if (fs !== undefined && (!isObject(fs) || !['readdir', 'stat', 'readFile'].every((m) => typeof fs[m] === 'function'))) {
-    throw new PluginOptionTypeError('options.fs', 'expected an object with readdir, stat and readFile (node:fs/promises-compatible)');
+  if (typeof dir !== 'string' || dir.length === 0)
+    throw new PluginOptionTypeError('options.dir', 'expected a non-empty path');
+  if (
+    fs !== undefined &&
+    (!isObject(fs) || !['readdir', 'stat', 'readFile'].every((m) => typeof fs[m] === 'function'))
+  ) {
+    throw new PluginOptionTypeError(
+      'options.fs',
+      'expected an object with readdir, stat and readFile (node:fs/promises-compatible)',
+    );
   }
   if (services !== undefined) {
     if (!isObject(services)) throw new PluginOptionTypeError('options.services', 'expected an object of functions');
@@ -94,9 +112,10 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
       if (typeof fn !== 'function') throw new PluginOptionTypeError(`options.services.${name}`, 'expected a function');
     }
   }
-  if (extension !== undefined && typeof extension !== 'function') throw new PluginOptionTypeError('options.extension', 'expected a function returning a cloneable value');
+  if (extension !== undefined && typeof extension !== 'function')
+    throw new PluginOptionTypeError('options.extension', 'expected a function returning a cloneable value');
   if (isolation !== undefined && isolation !== 'worker' && isolation !== 'inline') {
-    throw new PluginOptionRangeError('options.isolation', `expected 'worker' or 'inline', got ${String(isolation)}`);
+    throw new PluginOptionRangeError('options.isolation', `expected 'worker' or 'inline', got ${typeName(isolation)}`);
   }
   if (load !== undefined && !isObject(load)) throw new PluginOptionTypeError('options.load', 'expected an object');
   for (const key of ['data', 'name', 'version']) {
@@ -104,16 +123,25 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
   }
   const resolvedLoad = resolveLoadOptions(load, undefined, 'options.load');
   // A managed plugin's vault, peers and hooks are wired to one worker.
-  if (resolvedLoad.threads !== 1) throw new PluginOptionRangeError('options.load.threads', `the manager runs each plugin on one thread, got ${resolvedLoad.threads}`);
+  if (resolvedLoad.threads !== 1)
+    throw new PluginOptionRangeError(
+      'options.load.threads',
+      `the manager runs each plugin on one thread, got ${resolvedLoad.threads}`,
+    );
   return {
     dir,
     fs: fs as ManagerFs | undefined,
-    services: (services as Record<string, unknown> | undefined) ?? {},
+    services: services ?? {},
     extension: extension as (() => unknown) | undefined,
     data: options['data'],
-    isolation: (isolation as 'worker' | 'inline' | undefined) ?? MANAGER_DEFAULTS.isolation,
+    isolation: isolation ?? MANAGER_DEFAULTS.isolation,
     load: resolvedLoad,
     drainTimeoutMs: duration('options.drainTimeoutMs', options['drainTimeoutMs'], MANAGER_DEFAULTS.drainTimeoutMs),
-    watchDebounceMs: duration('options.watchDebounceMs', options['watchDebounceMs'], MANAGER_DEFAULTS.watchDebounceMs, false),
+    watchDebounceMs: duration(
+      'options.watchDebounceMs',
+      options['watchDebounceMs'],
+      MANAGER_DEFAULTS.watchDebounceMs,
+      false,
+    ),
   };
 }

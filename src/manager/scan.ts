@@ -29,7 +29,13 @@ export interface ScannedPlugin {
 const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
 
 function ignored(name: string): boolean {
-  return name.startsWith('.') || name.endsWith('~') || name.endsWith('.swp') || name.endsWith('.tmp') || name === 'node_modules';
+  return (
+    name.startsWith('.') ||
+    name.endsWith('~') ||
+    name.endsWith('.swp') ||
+    name.endsWith('.tmp') ||
+    name === 'node_modules'
+  );
 }
 
 async function names(fs: ManagerFs, dir: string): Promise<string[]> {
@@ -107,7 +113,10 @@ export async function scanPlugins(fs: ManagerFs, dir: string): Promise<Map<strin
       plugin = { name, entry: path, hash: hashOf([[entryName, await fs.readFile(path)]]) };
     } else if (stat.isDirectory()) {
       const entry = await folderEntry(fs, path);
-      if (entry === undefined) throw new ManagerScanError(`plugin folder ${path} has no entry (package.json main, index.js or index.mjs)`, { pluginName: entryName });
+      if (entry === undefined)
+        throw new ManagerScanError(`plugin folder ${path} has no entry (package.json main, index.js or index.mjs)`, {
+          pluginName: entryName,
+        });
       const files = await walk(fs, path);
       const parts: Array<[string, Uint8Array | string]> = [];
       for (const file of files) parts.push([file, await fs.readFile(join(path, file))]);
@@ -115,7 +124,8 @@ export async function scanPlugins(fs: ManagerFs, dir: string): Promise<Map<strin
     } else {
       continue;
     }
-    if (found.has(plugin.name)) throw new ManagerScanError(`two entries in ${dir} are named ${plugin.name}`, { pluginName: plugin.name });
+    if (found.has(plugin.name))
+      throw new ManagerScanError(`two entries in ${dir} are named ${plugin.name}`, { pluginName: plugin.name });
     found.set(plugin.name, plugin);
   }
   return found;

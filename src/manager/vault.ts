@@ -20,15 +20,22 @@ export function serviceTable(services: Readonly<Record<string, unknown>>): Reado
   return table;
 }
 
-export function serveVault(port: MessagePort, services: ReadonlyMap<string, Fn>, data: Map<string, unknown>, plugin: string): void {
+export function serveVault(
+  port: MessagePort,
+  services: ReadonlyMap<string, Fn>,
+  data: Map<string, unknown>,
+  plugin: string,
+): void {
   const run = (request: WireRequest): unknown => {
     const name = request.name;
-    if (typeof name !== 'string') throw new ManagerVaultDeniedError('the vault takes string names only', { pluginName: plugin });
+    if (typeof name !== 'string')
+      throw new ManagerVaultDeniedError('the vault takes string names only', { pluginName: plugin });
     const args = Array.isArray(request.a) ? request.a : [];
     switch (request.op) {
       case 'call': {
         const fn = services.get(name);
-        if (fn === undefined) throw new ManagerVaultDeniedError(`the vault has no service ${name}`, { pluginName: plugin, method: name });
+        if (fn === undefined)
+          throw new ManagerVaultDeniedError(`the vault has no service ${name}`, { pluginName: plugin, method: name });
         return Reflect.apply(fn, undefined, args);
       }
       case 'get':

@@ -29,7 +29,13 @@ export class WorkerVersion implements ManagedVersion {
     this.#plugin = plugin;
   }
 
-  static async load(name: string, entry: string, hash: string, data: unknown, options: ResolvedLoadOptions): Promise<WorkerVersion> {
+  static async load(
+    name: string,
+    entry: string,
+    hash: string,
+    data: unknown,
+    options: ResolvedLoadOptions,
+  ): Promise<WorkerVersion> {
     return new WorkerVersion(await loadPlugin(entry, { ...options, data, name, version: hash }));
   }
 

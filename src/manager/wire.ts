@@ -19,7 +19,9 @@ export interface WireRequest {
   readonly a: unknown[];
 }
 
-export type WireReply = { readonly id: number; readonly ok: true; readonly v: unknown } | { readonly id: number; readonly ok: false; readonly e: Pack };
+export type WireReply =
+  | { readonly id: number; readonly ok: true; readonly v: unknown }
+  | { readonly id: number; readonly ok: false; readonly e: Pack };
 
 /** One dependency as its dependent sees it in `onInit(ctx)`: `ctx.plugins[name]`. */
 export interface PeerDescriptor {

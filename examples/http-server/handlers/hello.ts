@@ -24,7 +24,11 @@ const VERSION = typeof __HANDLER_VERSION__ === 'string' ? __HANDLER_VERSION__ : 
 export function handle(request: HandlerRequest): HandlerResponse {
   const url = new URL(request.url, 'http://localhost');
   if (url.pathname !== '/') {
-    return { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `no route for ${url.pathname}\n` };
+    return {
+      status: 404,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      body: `no route for ${url.pathname}\n`,
+    };
   }
   const { text } = greeting(url.searchParams.get('name') ?? 'world');
   return {

@@ -15,6 +15,7 @@ export function where() {
 export async function summary() {
   // With a debugger attached (node --inspect-brk examples/inline/run.mjs), inline mode stops here;
   // without one this statement does nothing.
+  // eslint-disable-next-line no-debugger -- the point of this example: inline mode stops here under a debugger
   debugger;
   const total = await ctx.plugins.tally.count();
   return ctx.vault.services.label(total);

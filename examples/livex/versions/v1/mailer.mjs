@@ -10,5 +10,8 @@ export async function live_inspect(data) {
 }
 
 function describe(data) {
-  return { to: data.to, kinds: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v?.constructor?.name ?? typeof v])) };
+  return {
+    to: data.to,
+    kinds: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v?.constructor?.name ?? typeof v])),
+  };
 }
