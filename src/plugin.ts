@@ -32,6 +32,7 @@ import {
   PluginTimeoutError,
   type PluginErrorContext,
 } from './errors.js';
+import { callChannel, traceCall } from './diagnostics.js';
 import { emitSafely } from './events.js';
 import { exceedsBytes } from './size.js';
 import { InFlight, type PendingCall } from './inflight.js';
@@ -349,7 +350,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     // call travels in the next message: the queued batch, or its own.
     const seq = thread.nextSeq;
     const timeoutMs = options?.timeoutMs;
-    const promise = new Promise((resolve, reject) => {
+    const promise = new Promise((settle, fail) => {
+      let resolve = settle;
+      let reject: (error: Error) => void = fail;
+      if (callChannel.hasSubscribers) [resolve, reject] = traceCall(this.name, this.version, method, settle, fail);
       const call: PendingCall = {
         id,
         method,
