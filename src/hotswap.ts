@@ -133,6 +133,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #onRecovered: (() => void) | undefined;
   #restarts: number[] = [];
   #restartScheduled = false;
+  /** The wait before the next restart attempt: close() cancels it, so no timer outlives the hot swap. */
+  #backoff: { cancel(): void } | undefined;
   /** Restart attempts that failed in a row (boots that died or timed out), whatever the window. */
   #failedBoots = 0;
   /** A loaded version not yet switched to (during its health check). */
@@ -570,7 +572,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     }
     const backoff = Math.min(policy.backoffMs * 2 ** (this.#restarts.length - 1), policy.maxBackoffMs);
     this.#restartScheduled = true;
-    void sleep(backoff).promise.then(() => {
+    const wait = (this.#backoff = sleep(backoff));
+    void wait.promise.then(() => {
       this.#restartScheduled = false;
       // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
       if (this.#state === 'restarting' && !this.#waiting) {
@@ -587,6 +590,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
     if (this.#closing) return this.#closing;
     this.#setState('closing');
+    this.#backoff?.cancel();
     this.#onRecovered?.();
     this.#waiting?.reject(
       new PluginClosedError('hot swap closed before this swap started', {
