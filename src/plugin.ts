@@ -590,10 +590,18 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
     if (!this.#threads.every((other) => other.gone)) return;
     this.#inflight.stop();
-    for (const port of this.#callbackPorts) port.close();
-    this.#callbackPorts.clear();
+    this.#releaseCallbacks();
     this.#onExit(this.#exitCode);
     emitSafely(this, 'exit', this.#exitCode);
+  }
+
+  /**
+   * Closes the host ends of the callbacks handed to this version. Node closes them when a worker exits;
+   * a version that ended with a worker still blocked in a system call closes them itself.
+   */
+  #releaseCallbacks(): void {
+    for (const port of this.#callbackPorts) port.close();
+    this.#callbackPorts.clear();
   }
 
   /** Terminates every worker and waits for their exits, at most `ms`. True when all exited. */
@@ -739,6 +747,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
     const outcome = this.#state === 'crashed' || this.#state === 'destroyed' ? this.#state : 'closed';
     const terminated = await this.#terminate(terminateTimeoutMs);
+    this.#releaseCallbacks();
     if (outcome === 'closed') this.#setState('closed');
     const report: CloseReport = {
       name: this.name,
@@ -800,6 +809,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       );
     }
     await this.#terminate(DEFAULTS.terminateTimeoutMs);
+    this.#releaseCallbacks();
   }
 
   /** `await using plugin = await loadPlugin(...)` closes it at the end of the scope. */
