@@ -108,12 +108,16 @@ export function leftovers(): { workers: number; ports: number } {
  */
 const SETTLE_MS = Number(process.env['ISOPLUG_LEAK_SETTLE_MS'] ?? 5_000);
 
-/** One macrotask, then gc+timer turns until nothing `which` picks is alive (at most `ms`). */
-async function settle(which: (resource: Resource) => boolean, ms = SETTLE_MS): Promise<Leftovers> {
+/** One macrotask, then gc+timer turns until nothing `which` picks is alive, or `done` (at most `ms`). */
+async function settle(
+  which: (resource: Resource) => boolean,
+  ms = SETTLE_MS,
+  done: (left: Leftovers) => boolean = nothing,
+): Promise<Leftovers> {
   await pause((resolve) => setImmediate(resolve));
   const until = performance.now() + ms;
   let left = count(which);
-  while (!nothing(left) && performance.now() < until) {
+  while (!done(left) && performance.now() < until) {
     globalThis.gc?.();
     await pause((resolve) => setTimeout(resolve, 10));
     left = count(which);
@@ -130,10 +134,18 @@ function pause(schedule: (resolve: () => void) => void): Promise<void> {
   }
 }
 
-/** Waits until no Worker or MessagePort created since the test started is alive (bounded). */
+/** Waits (bounded) until no Worker or MessagePort created since the test started is alive. */
 export async function settleLeftovers(): Promise<{ workers: number; ports: number }> {
+  return settleUntil(({ workers, ports }) => workers === 0 && ports === 0);
+}
+
+/** Waits (bounded) until the live Workers and MessagePorts created since the test started satisfy `done`. */
+export async function settleUntil(
+  done: (left: { workers: number; ports: number }) => boolean,
+): Promise<{ workers: number; ports: number }> {
   const current = owner;
-  const { workers, ports } = await settle((r) => r.owner === current && (r.kind === 'workers' || r.kind === 'ports'));
+  const mine = (r: Resource) => r.owner === current && (r.kind === 'workers' || r.kind === 'ports');
+  const { workers, ports } = await settle(mine, SETTLE_MS, (left) => done(left));
   return { workers, ports };
 }
 
