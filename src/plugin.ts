@@ -410,7 +410,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.#inflight.rejectAll(
       (call) =>
         new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, {
-          ...this.#context(call.method),
+          ...this.#context(
+            call.method,
+            Object.assign(new RangeError('the plugin could not read the message that carried this call'), {
+              code: 'ERR_PLUGIN_MESSAGE_LOST',
+            }),
+          ),
           direction: 'argument',
         }),
       (call) => call.lane === thread.lane && call.seq === s,

@@ -204,7 +204,9 @@ function onLost(s: number): void {
     post(
       cloneError(
         lost[1] as number,
-        new RangeError('the host could not read the result (too deeply nested for its stack?)'),
+        Object.assign(new RangeError('the host could not read the result (too deeply nested for its stack?)'), {
+          code: 'ERR_PLUGIN_MESSAGE_LOST',
+        }),
       ),
     );
   }
