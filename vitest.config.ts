@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { faultMatrix } from './test/setup/matrix.js';
 
 export default defineConfig({
+  plugins: [faultMatrix()],
   test: {
     include: ['test/**/*.test.ts'],
     // Each file in its own process: leak counters and gc() stay per file.

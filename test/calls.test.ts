@@ -142,7 +142,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     'noSuchMethod',
   ];
 
-  it.each(names)('%j', async (name) => {
+  it.each(names)('X1: %j', async (name) => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       await expect(byName(plugin)(name)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NO_METHOD', method: name });
       if (name !== 'then') {
@@ -159,7 +159,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('a Symbol given to call() is refused', async () => {
+  it('X1: a Symbol given to call() is refused', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       await expect(byName(plugin)(Symbol('real') as unknown as string)).rejects.toMatchObject({
         code: 'ERR_PLUGIN_NO_METHOD',
@@ -172,7 +172,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('only the real methods are listed', async () => {
+  it('X1: only the real methods are listed', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       expect(Object.keys(plugin.api).sort()).toEqual(['count', 'real']);
       for (const name of ['__proto__', 'constructor', 'toString', 'then', 'onLoad', 'a', ''])
@@ -180,7 +180,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('a plugin exporting `then` loads, and nothing calls its `then` (not the host, not the loader)', async () => {
+  it('X1: a plugin exporting `then` loads, and nothing calls its `then` (not the host, not the loader)', async () => {
     await withPlugin<Then>(
       'c-then.mjs',
       async (plugin) => {
@@ -194,7 +194,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
 });
 
 describe('errors cross the boundary (F1)', () => {
-  it('an Error subclass keeps name, message, code, cause (with its code) and a stack naming the plugin file', async () => {
+  it('F1: an Error subclass keeps name, message, code, cause (with its code) and a stack naming the plugin file', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
       for (const method of ['throwCoded', 'rejectCoded']) {
         const error = (await caught(byName(plugin)(method))) as Error & { code?: unknown; cause?: unknown };
@@ -209,7 +209,7 @@ describe('errors cross the boundary (F1)', () => {
     });
   });
 
-  it('a TypeError arrives as an instanceof TypeError', async () => {
+  it('F1: a TypeError arrives as an instanceof TypeError', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
       const error = await caught(plugin.api.throwType());
       expect(error).toBeInstanceOf(TypeError);
@@ -222,7 +222,7 @@ describe('errors cross the boundary (F1)', () => {
     ['rejectString', 'c-errors string'],
     ['throwNull', null],
   ])(
-    '%s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds',
+    'F1: %s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds',
     async (method, value) => {
       await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
         await expect(byName(plugin)(method)).rejects.toMatchObject({
@@ -237,7 +237,7 @@ describe('errors cross the boundary (F1)', () => {
   );
 
   it.each(['throwGetters', 'throwTagGetter', 'rejectHostileProxy'])(
-    '%s: a hostile thrown object rejects ERR_PLUGIN_NON_ERROR_THROWN, no crash; the next call succeeds',
+    'F1: %s: a hostile thrown object rejects ERR_PLUGIN_NON_ERROR_THROWN, no crash; the next call succeeds',
     async (method) => {
       await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
         await expect(byName(plugin)(method)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NON_ERROR_THROWN', method });
