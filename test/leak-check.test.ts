@@ -26,7 +26,7 @@ interface Report {
   }>;
 }
 
-it('fails a planted timer, interval, call in flight, beforeAll worker, late worker and afterAll worker, and blames no innocent test', async () => {
+it('fails a planted timer, interval, call in flight, beforeAll worker, late worker and afterAll worker, after a throwing afterEach too, and blames no innocent test', async () => {
   const out = join(tempDir(), 'report.json');
   await new Promise<void>((resolve) => {
     execFile(
@@ -57,6 +57,14 @@ it('fails a planted timer, interval, call in flight, beforeAll worker, late work
     'is innocent': ['passed', ''],
   });
   expect(files.get('timer.planted.ts')!.message).toBe('');
+
+  // The check runs from onTestFinished, after every afterEach, even one that threw.
+  expect(outcome('after-each.planted.ts')).toEqual({
+    'leaves a timer, and its afterEach throws': [
+      'failed',
+      expect.stringMatching(/an afterEach that throws[\s\S]*left behind by this test: 1 timers/),
+    ],
+  });
 
   expect(outcome('call.planted.ts')).toEqual({
     'leaves a call in flight': [
