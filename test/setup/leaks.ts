@@ -9,6 +9,10 @@
  * `afterEach` threw), we let one macrotask pass, then wait (bounded, with gc) until everything the test
  * created is gone. At the end of the file everything created since it started must be gone too: what a
  * `beforeAll`/`afterAll` made, and what a test spawned after its own check (named in the error).
+ *
+ * What it cannot see: anything made inside a plugin's worker or a child process (async_hooks is per thread),
+ * and a closed version still referenced from memory (Node releases the worker's handle at exit; S7's heap
+ * bound in leak.test.ts is what catches that). test/leak-check.test.ts plants one leak of each kind it sees.
  */
 import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
