@@ -112,6 +112,8 @@ interface Request {
   readonly reject: (error: Error) => void;
 }
 
+const internal = Symbol('isoplug.hotswap');
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents> implements AsyncDisposable {
   /** The typed API; each call goes to the version current when it starts. */
@@ -146,8 +148,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #standby: readonly Thread[] | undefined;
 
   /** @internal Use `createHotSwap()`. */
-  constructor(first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
+  constructor(token: typeof internal, first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
     super();
+    if (token !== internal) throw new TypeError('use createHotSwap() to create a HotSwap');
     this.#current = first;
     this.#specifier = specifier;
     this.#load = options.load;
@@ -632,5 +635,5 @@ export async function createHotSwap<T = Record<string, any>>(
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
   const first = await loadResolved<T>(specifier, resolved.resolvedLoad);
-  return new HotSwap<T>(first, specifier, resolved);
+  return new HotSwap<T>(internal, first, specifier, resolved);
 }
