@@ -1,5 +1,5 @@
 import type { PluginApi } from './api.js';
-import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+import { PluginOptionRangeError, PluginOptionTypeError } from './shared/errors.js';
 import {
   DEFAULTS,
   duration,

@@ -26,7 +26,7 @@ import {
   PluginTimeoutError,
   SwapFailedError,
   SwapSupersededError,
-} from './errors.js';
+} from './shared/errors.js';
 import {
   resolveHotSwapOptions,
   resolveSwapOptions,

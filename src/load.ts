@@ -1,4 +1,4 @@
-import { PluginLoadError } from './errors.js';
+import { PluginLoadError } from './shared/errors.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
 import { spawnThreads, type Thread } from './thread.js';

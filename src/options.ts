@@ -1,5 +1,5 @@
 import type { ResourceLimits } from 'node:worker_threads';
-import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+import { PluginOptionRangeError, PluginOptionTypeError } from './shared/errors.js';
 
 /** Options of `loadPlugin()`. */
 export interface LoadOptions {

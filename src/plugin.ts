@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { MessagePort } from 'node:worker_threads';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import { exposeCallback, isCallback } from './callbacks.js';
-import { unpack, type Pack } from './envelope.js';
+import { unpack, type Pack } from './shared/envelope.js';
 import {
   PluginAbortedError,
   PluginCloneError,
@@ -31,9 +31,9 @@ import {
   PluginTerminatedError,
   PluginTimeoutError,
   type PluginErrorContext,
-} from './errors.js';
+} from './shared/errors.js';
 import { emitSafely } from './events.js';
-import { exceedsBytes } from './size.js';
+import { exceedsBytes } from './shared/size.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import {
   resolveCallOptions,
@@ -52,7 +52,7 @@ import {
   type LoadMessage,
   type ReadyMessage,
   type WorkerMessage,
-} from './protocol.js';
+} from './shared/protocol.js';
 import type { ResolvedModule } from './resolve.js';
 import { deadline, sleep, type Deadline } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';

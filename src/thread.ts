@@ -15,7 +15,7 @@ import {
   type HostMessage,
   type LoadMessage,
   type WorkerMessage,
-} from './protocol.js';
+} from './shared/protocol.js';
 import { sleep } from './time.js';
 import { DEFAULTS } from './options.js';
 import { workerUrl } from './worker-url.js';

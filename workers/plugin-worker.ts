@@ -10,10 +10,10 @@ import { AsyncResource } from 'node:async_hooks';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
-import { pack } from '../src/envelope.js';
-import { exceedsBytes } from '../src/size.js';
-import type { InitDescriptor } from '../src/manager/wire.js';
-import { buildContext, readDependencies, servePeer } from './context.js';
+import { pack } from '../src/shared/envelope.js';
+import { exceedsBytes } from '../src/shared/size.js';
+import type { InitDescriptor } from '../src/shared/peer-wire.js';
+import { buildContext, readDependencies, servePeer } from '../src/shared/plugin-context.js';
 import {
   CALL_SLOTS,
   HOOK_SERVE,
@@ -27,7 +27,7 @@ import {
   type LoadMessage,
   type Replies,
   type WorkerMessage,
-} from '../src/protocol.js';
+} from '../src/shared/protocol.js';
 
 const boot = workerData as BootData;
 const port = boot.port!;

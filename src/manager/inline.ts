@@ -8,11 +8,11 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { buildContext, readDependencies, servePeer } from '../../workers/context.js';
-import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../errors.js';
-import { HOOK_SERVE, RESERVED_EXPORTS } from '../protocol.js';
+import { buildContext, readDependencies, servePeer } from '../shared/plugin-context.js';
+import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../shared/errors.js';
+import { HOOK_SERVE, RESERVED_EXPORTS } from '../shared/protocol.js';
 import { deadline } from '../time.js';
-import type { InitDescriptor } from './wire.js';
+import type { InitDescriptor } from '../shared/peer-wire.js';
 import type { ManagedVersion } from './version.js';
 
 type Fn = (...args: unknown[]) => unknown;

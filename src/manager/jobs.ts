@@ -4,7 +4,7 @@
  * that moment. A pending job keeps the process alive, as any timer does: it is work the application asked
  * for (idle plugins, by contrast, never hold the process).
  */
-import { ManagerJobCloneError, PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
+import { ManagerJobCloneError, PluginOptionRangeError, PluginOptionTypeError } from '../shared/errors.js';
 import { timerDelay } from '../options.js';
 
 export interface LiveJob {

@@ -19,9 +19,9 @@ import {
   ManagerNotReloadableError,
   ManagerReloadError,
   type ReloadFailure,
-} from '../errors.js';
+} from '../shared/errors.js';
 import { emitSafely } from '../events.js';
-import { HOOK_SERVE } from '../protocol.js';
+import { HOOK_SERVE } from '../shared/protocol.js';
 import { dependencyOrder } from './graph.js';
 import { InlineVersion } from './inline.js';
 import { LiveJobs, makeJob, type LiveJob } from './jobs.js';
@@ -30,7 +30,7 @@ import { diffScan, scanPlugins, type ManagerFs, type ScannedPlugin } from './sca
 import { serveVault, serviceTable } from './vault.js';
 import { WorkerVersion, type ManagedVersion } from './version.js';
 import { watchDirectory } from './watch.js';
-import type { InitDescriptor, PeerDescriptor } from './wire.js';
+import type { InitDescriptor, PeerDescriptor } from '../shared/peer-wire.js';
 
 /** What `reload()` resolves with (plugin names). */
 export interface ReloadResult {

@@ -1,4 +1,4 @@
-import { PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
+import { PluginOptionRangeError, PluginOptionTypeError } from '../shared/errors.js';
 import { duration, resolveLoadOptions, typeName, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
 import type { ManagerFs } from './scan.js';
 

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
-import { ManagerScanError } from '../errors.js';
+import { ManagerScanError } from '../shared/errors.js';
 
 /** The part of `node:fs/promises` the scan uses. */
 export interface ManagerFs {
