@@ -13,12 +13,12 @@ import { getHeapStatistics } from 'node:v8';
 import { pack } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
-import { buildContext, readDependencies, servePeer } from '../src/shared/plugin-context.js';
+import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
   CALL_SLOTS,
   HOOK_SERVE,
   REPLY_SLOTS,
-  RESERVED_EXPORTS,
   Tag,
   type BootData,
   type Calls,
@@ -44,7 +44,6 @@ const callScope = new AsyncResource('isoplug.call');
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
-const ownKeys = Reflect.ownKeys;
 const isArray = Array.isArray;
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the map as `this`
 const mapGet = Map.prototype.get;
@@ -218,46 +217,10 @@ function acknowledge(k: number): void {
   while (acknowledged < k) kept.delete(++acknowledged);
 }
 
-type Fn = (...args: unknown[]) => unknown;
-const methods = new Map<string, Fn>();
-
-/** The module's own exported functions, minus reserved names; a CommonJS `module.exports` object counts too. */
-function collect(ns: Record<string, unknown>): void {
-  const add = (source: Record<string, unknown>) => {
-    for (const key of ownKeys(source)) {
-      if (typeof key !== 'string' || RESERVED_EXPORTS.has(key) || methods.has(key)) continue;
-      const value = source[key];
-      if (typeof value === 'function') methods.set(key, value as Fn);
-    }
-  };
-  add(ns);
-  const def = ns['default'];
-  if (def !== null && typeof def === 'object') add(def as Record<string, unknown>);
-}
-
-function hook(ns: Record<string, unknown>, name: 'onLoad' | 'onFree' | 'onInit' | 'reloadable'): Fn | undefined {
-  const own = ns[name];
-  if (typeof own === 'function') return own as Fn;
-  const def = ns['default'];
-  if (def !== null && typeof def === 'object') {
-    const fromDefault = (def as Record<string, unknown>)[name];
-    if (typeof fromDefault === 'function') return fromDefault as Fn;
-  }
-  return undefined;
-}
-
+let methods: ReadonlyMap<string, Fn> = new Map();
 let onFree: Fn | undefined;
 /** What a Call with `h` may name (protocol.ts): the PluginManager's lifecycle hooks and the runtime's own. */
 const hooks = new Map<string, Fn>();
-
-/** The hooks this module offers; `onInit` receives the ctx built from the host's descriptor. */
-function collectHooks(ns: Record<string, unknown>): void {
-  const reloadable = hook(ns, 'reloadable');
-  if (reloadable) hooks.set('reloadable', reloadable);
-  const onInit = hook(ns, 'onInit');
-  if (onInit) hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor)));
-  hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
-}
 
 let loading = false;
 
@@ -265,32 +228,33 @@ async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
-  let ns: Record<string, unknown>;
+  let ns: Namespace;
   try {
-    // Through a wrapper whose only export is the namespace: a plugin exporting `then` makes its own
-    // namespace thenable, and import() would call it.
-    const wrapper = `export * as ns from ${JSON.stringify(message.url)};`;
-    ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
+    ({ ns } = await importNamespace(message.url));
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
   try {
-    const onLoad = hook(ns, 'onLoad');
+    const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'onLoad', error: pack(error) });
     return;
   }
-  onFree = hook(ns, 'onFree');
-  collect(ns);
-  collectHooks(ns);
+  const surface = readSurface(ns);
+  methods = surface.methods;
+  onFree = surface.onFree;
+  const { reloadable, onInit } = surface;
+  if (reloadable) hooks.set('reloadable', reloadable);
+  if (onInit) hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor)));
+  hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
   send({
     t: Tag.Ready,
     methods: [...methods.keys()],
     free: onFree !== undefined,
     hooks: [...hooks.keys()],
-    dependencies: readDependencies(ns),
+    dependencies: surface.dependencies,
   });
 }
 

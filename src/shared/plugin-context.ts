@@ -12,19 +12,10 @@
 import type { MessagePort } from 'node:worker_threads';
 import { unpack } from './envelope.js';
 import { ManagerPeerClosedError, PluginNoMethodError, PluginNonErrorThrownError } from './errors.js';
+import type { Fn } from './module-surface.js';
 import { serveWire, type InitDescriptor, type WireReply, type WireRequest } from './peer-wire.js';
 
-type Fn = (...args: unknown[]) => unknown;
 const apply = Reflect.apply;
-
-/** The module's `dependencies` export (own, or on a CommonJS default object) when it is an array of strings. */
-export function readDependencies(ns: Record<string, unknown>): string[] {
-  let value = ns['dependencies'];
-  const def = ns['default'];
-  if (value === undefined && def !== null && typeof def === 'object')
-    value = (def as Record<string, unknown>)['dependencies'];
-  return Array.isArray(value) && value.every((d) => typeof d === 'string') ? [...value] : [];
-}
 
 /** The sending half of a wire: `request()` posts and resolves with the reply; a closed port rejects everything pending. */
 function client(

@@ -160,19 +160,3 @@ export interface BootData {
  * (the PluginManager's direct channels between plugins). Not a valid export name, so never a plugin's.
  */
 export const HOOK_SERVE = 'isoplug:serve';
-
-/**
- * Export names that are never callable: lifecycle hooks, and anything that would make the API look
- * like something else (a thenable, an object with a prototype).
- */
-export const RESERVED_EXPORTS: ReadonlySet<string> = new Set([
-  'onLoad',
-  'onFree',
-  'onInit',
-  'reloadable',
-  'dependencies',
-  'then',
-  'default',
-  ...Object.getOwnPropertyNames(Object.prototype),
-  'prototype',
-]);
