@@ -45,9 +45,11 @@ import {
   type ResolvedLoadOptions,
 } from './options.js';
 import {
-  REPLY_SLOTS,
   Tag,
-  type ErrReply,
+  callMessage,
+  forEachCall,
+  forEachReply,
+  type ReplyVisitor,
   type LoadFailedMessage,
   type LoadMessage,
   type ReadyMessage,
@@ -375,7 +377,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     const h = hook ? 1 : undefined;
     // Calls made in the same tick travel in one message.
     if (transfer === undefined) thread.enqueue(id, method, args, slots, h);
-    else thread.sendCall([0, id, method, args, slots, h], transfer);
+    else thread.sendCall(callMessage(id, method, args, slots, h), transfer);
     return promise;
   }
 
@@ -383,16 +385,16 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   readonly #owner: ThreadOwner = {
     message: (thread, message) => this.#handleMessage(thread, message),
     lost: (thread, s) => this.#lostCalls(thread, s),
-    unsendable: (_thread, message, error) => {
-      const [, id, method, args, slots] = message as [number, number, string, unknown[], number[] | undefined];
-      if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
-      this.#inflight.take(id)?.reject(
-        new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
-          ...this.#context(method, error),
-          direction: 'argument',
-        }),
-      );
-    },
+    unsendable: (_thread, message, error) =>
+      forEachCall(message, (id, method, args, slots) => {
+        if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
+        this.#inflight.take(id)?.reject(
+          new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
+            ...this.#context(method, error),
+            direction: 'argument',
+          }),
+        );
+      }),
     resent: (_thread, id, seq) => {
       const call = this.#inflight.get(id);
       if (call !== undefined) call.seq = seq;
@@ -431,11 +433,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #handleMessage(thread: Thread, message: WorkerMessage): void {
-    if (Array.isArray(message)) {
-      for (let i = 0; i < message.length; i += REPLY_SLOTS)
-        this.#settle(message[i], message[i + 1] as number, message[i + 2]);
-      return;
-    }
+    if (Array.isArray(message)) return forEachReply(message, this.#settle);
     switch (message.t) {
       case Tag.Ready:
       case Tag.LoadFailed:
@@ -453,14 +451,13 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     }
   }
 
-  /** One reply (protocol.ts: `Replies`): `value` is the result for `Tag.Ok`, an `ErrReply` for `Tag.Err`. */
-  #settle(tag: unknown, id: number, value: unknown): void {
+  /** One reply: the call's result, or why it failed. */
+  readonly #settle: ReplyVisitor = (tag, id, value) => {
     const call = this.#inflight.take(id);
     if (call === undefined) return this.#unknownReply(id);
     if (tag === Tag.Ok) return call.resolve(value);
-    const reply = value as ErrReply;
     const method = call.method;
-    if (reply.tooLarge) {
+    if (value.tooLarge) {
       return call.reject(
         new PluginPayloadTooLargeError(`${method}(): the result is larger than maxPayloadBytes`, {
           ...this.#context(method),
@@ -470,14 +467,14 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       );
     }
     call.reject(
-      reply.clone
+      value.clone
         ? new PluginCloneError(`${method}(): the result cannot be sent to the host`, {
-            ...this.#context(method, this.#remoteError(reply.e, method)),
+            ...this.#context(method, this.#remoteError(value.e, method)),
             direction: 'result',
           })
-        : this.#remoteError(reply.e, method),
+        : this.#remoteError(value.e, method),
     );
-  }
+  };
 
   /** The size guard (F11): an error when the arguments would serialize to more than `limit` bytes. */
   #checkPayload(method: string, args: unknown[], limit: number): Error | undefined {

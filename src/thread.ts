@@ -8,10 +8,15 @@
  */
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import {
-  CALL_SLOTS,
   Tag,
+  callCount,
+  callMessage,
+  forEachCall,
+  pushCall,
+  stampAck,
   type BootData,
   type Calls,
+  type HookFlag,
   type HostMessage,
   type LoadMessage,
   type WorkerMessage,
@@ -162,29 +167,28 @@ export class Thread {
   }
 
   /** Queues a call for this tick's batch (protocol.ts: `Calls`): calls made in the same tick travel in one message. */
-  enqueue(id: number, method: string, args: unknown[], slots: number[] | undefined, hook: 1 | undefined): void {
-    const outbox = this.#outbox;
-    outbox.push(id, method, args, slots, hook);
-    if (outbox.length === 1 + CALL_SLOTS) void settled.then(this.flush);
+  enqueue(id: number, method: string, args: unknown[], slots: number[] | undefined, hook: HookFlag): void {
+    if (pushCall(this.#outbox, id, method, args, slots, hook) === 1) void settled.then(this.flush);
   }
 
   /** Sends the calls queued this tick: one message for all of them. */
   readonly flush = (): void => {
     const batch = this.#outbox;
-    if (batch.length === 1) return;
+    const calls = callCount(batch);
+    if (calls === 0) return;
     this.#outbox = [0];
     // The worker is gone: the owner already rejected these calls.
     if (this.#exitCode !== undefined) return;
-    if (batch.length === 1 + CALL_SLOTS) return void this.sendCall(batch, undefined);
+    if (calls === 1) return void this.sendCall(batch, undefined);
     try {
       this.send(batch);
     } catch {
       // One of them cannot be cloned: send them one by one so only that call fails. Each then
       // travels in its own message, not in the batch's.
-      for (let i = 1; i < batch.length; i += CALL_SLOTS) {
-        const seq = this.sendCall([0, ...batch.slice(i, i + CALL_SLOTS)], undefined);
-        if (seq !== undefined) this.#owner.resent(this, batch[i] as number, seq);
-      }
+      forEachCall(batch, (id, method, args, slots, hook) => {
+        const seq = this.sendCall(callMessage(id, method, args, slots, hook), undefined);
+        if (seq !== undefined) this.#owner.resent(this, id, seq);
+      });
     }
   };
 
@@ -194,9 +198,8 @@ export class Thread {
    * sequence number; throws what postMessage throws (then nothing was sent or counted).
    */
   send(message: HostMessage, transfer?: readonly unknown[]): number {
-    if (this.#outbox.length > 1) this.flush();
-    if (isArray(message)) message[0] = this.#received;
-    else message.k = this.#received;
+    if (callCount(this.#outbox) > 0) this.flush();
+    stampAck(message, this.#received);
     this.#port.postMessage(message, transfer as MessagePort[] | undefined);
     return ++this.#sent;
   }

@@ -16,10 +16,16 @@ import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
-  CALL_SLOTS,
   HOOK_SERVE,
-  REPLY_SLOTS,
   Tag,
+  ackOf,
+  forEachCall,
+  forEachReply,
+  pushReply,
+  replyCount,
+  replyMessage,
+  type HookFlag,
+  type ReplyTag,
   type BootData,
   type Calls,
   type ErrReply,
@@ -61,11 +67,6 @@ async function later(fn: () => void): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/await-thenable -- the engine's own microtask, see above
   await undefined;
   fn();
-}
-
-/** `message[from, from + REPLY_SLOTS)` as one reply, without Array.prototype methods a plugin may have replaced. */
-function replyAt(message: Replies, from: number): Replies {
-  return [message[from], message[from + 1], message[from + 2]];
 }
 
 /** Messages posted to the host on the private port; the n-th is message n (see protocol.ts: lost messages). */
@@ -118,14 +119,10 @@ function fail(id: number, error: unknown): void {
   reply(Tag.Err, id, { e: pack(error), clone: false } satisfies ErrReply);
 }
 
-function reply(tag: typeof Tag.Ok | typeof Tag.Err, id: number, value: unknown): void {
-  // Index writes, not push(): plugin code may have replaced Array.prototype methods.
-  const at = outbox.length;
-  outbox[at] = tag;
-  outbox[at + 1] = id;
-  outbox[at + 2] = value;
-  if (at === 0) enqueue(flush);
-  else if (outbox.length === REPLIES_PER_MESSAGE * REPLY_SLOTS) flush();
+function reply(tag: ReplyTag, id: number, value: unknown): void {
+  const replies = pushReply(outbox, tag, id, value);
+  if (replies === 1) enqueue(flush);
+  else if (replies === REPLIES_PER_MESSAGE) flush();
 }
 
 /** The size guard (F11) on results: an oversized result fails its call instead of being posted. */
@@ -158,10 +155,11 @@ function checkArrayBuffers(): void {
 
 function flush(): void {
   const batch = outbox;
-  if (batch.length === 0) return;
+  const replies = replyCount(batch);
+  if (replies === 0) return;
   outbox = [];
   if (maxArrayBufferBytes !== undefined) enqueue(checkArrayBuffers);
-  if (batch.length > REPLY_SLOTS) {
+  if (replies > 1) {
     try {
       kept.set(post(batch), batch);
       return;
@@ -169,15 +167,16 @@ function flush(): void {
       // A result cannot be cloned: send them one by one so only that call fails.
     }
   }
-  for (let i = 0; i < batch.length; i += REPLY_SLOTS) sendReply(replyAt(batch, i));
+  forEachReply(batch, sendReply);
 }
 
 /** Sends one reply alone, kept until the host confirms it; a result that cannot be cloned fails its call. */
-function sendReply(message: Replies): void {
+function sendReply(tag: ReplyTag, id: number, value: unknown): void {
+  const message = replyMessage(tag, id, value);
   try {
     kept.set(post(message), message);
   } catch (error) {
-    post(cloneError(message[1] as number, error));
+    post(cloneError(id, error));
   }
 }
 
@@ -186,7 +185,7 @@ function sendReply(message: Replies): void {
  * never kept, so never sent again: a loss cannot loop.
  */
 function cloneError(id: number, error: unknown): Replies {
-  return [Tag.Err, id, { e: pack(error), clone: true } satisfies ErrReply];
+  return replyMessage(Tag.Err, id, { e: pack(error), clone: true } satisfies ErrReply);
 }
 
 /**
@@ -197,16 +196,13 @@ function onLost(s: number): void {
   const lost = kept.get(s);
   if (lost === undefined) return;
   kept.delete(s);
-  if (lost.length > REPLY_SLOTS) {
-    for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(replyAt(lost, i));
-  } else {
-    post(
-      cloneError(
-        lost[1] as number,
-        new RangeError('the host could not read the result (too deeply nested for its stack?)'),
-      ),
-    );
-  }
+  if (replyCount(lost) > 1) forEachReply(lost, sendReply);
+  else forEachReply(lost, failLost);
+}
+
+/** A single reply the host could not read: its call fails (and the failure is never kept). */
+function failLost(_tag: ReplyTag, id: number, _value: unknown): void {
+  post(cloneError(id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
 }
 
 /** Our messages up to this one have been acknowledged. */
@@ -300,16 +296,14 @@ async function settle(id: number, result: unknown): Promise<void> {
 
 /** The calls of one message, in order (protocol.ts: `Calls`); run in `callScope`. */
 function onCalls(message: Calls): void {
-  for (let i = 1; i < message.length; i += CALL_SLOTS) {
-    const id = message[i] as number;
-    const name = message[i + 1] as string;
-    const args = message[i + 2] as unknown[];
-    const slots = message[i + 3] as number[] | undefined;
-    const fn = apply(mapGet, message[i + 4] === 1 ? hooks : methods, [name]) as Fn | undefined;
-    // The host checks names before posting; reaching here means the lists disagree.
-    if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
-    else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
-  }
+  forEachCall(message, onCall);
+}
+
+function onCall(id: number, name: string, args: unknown[], slots: number[] | undefined, hook: HookFlag): void {
+  const fn = apply(mapGet, hook === 1 ? hooks : methods, [name]) as Fn | undefined;
+  // The host checks names before posting; reaching here means the lists disagree.
+  if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
+  else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
 }
 
 /** Runs `onFree` on a later microtask (as a call would), and says when it is done; `await` for the reason `settle` gives. */
@@ -350,6 +344,6 @@ port.on('message', (message: HostMessage) => {
   received++;
   onMessage(message);
   // After onMessage: a `Lost` for message s arrives with k >= s, and needs what was kept for s.
-  acknowledge(isArray(message) ? message[0] : message.k);
+  acknowledge(ackOf(message));
 });
 port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));
