@@ -33,18 +33,11 @@ import {
   type HealthCheck,
   type HotSwapOptions,
   type ResolvedHotSwapOptions,
+  type ResolvedSwapOptions,
   type SwapOptions,
 } from './hotswap-options.js';
 import { loadResolved } from './load.js';
-import {
-  DEFAULTS,
-  resolveCallOptions,
-  resolveLoadOptions,
-  timerDelay,
-  type CallOptions,
-  type LoadOptions,
-  type ResolvedLoadOptions,
-} from './options.js';
+import { DEFAULTS, resolveCallOptions, type CallOptions, type ResolvedLoadOptions } from './options.js';
 import {
   kInvoke,
   kSilentExit,
@@ -56,7 +49,7 @@ import {
 import type { PluginSpecifier } from './resolve.js';
 import { sameSpawn, spawnThreads, type Thread } from './thread.js';
 import { emitSafely } from './events.js';
-import { sleep } from './time.js';
+import { sleep, timerDelay } from './time.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
 
@@ -104,7 +97,7 @@ export interface HotSwapEvents {
 
 interface Request {
   readonly specifier: PluginSpecifier;
-  readonly load: LoadOptions;
+  readonly load: ResolvedLoadOptions;
   readonly healthCheck: HealthCheck | undefined;
   readonly healthCheckTimeoutMs: number;
   readonly reason: 'swap' | 'restart';
@@ -123,7 +116,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 
   #current: Plugin<T>;
   #specifier: PluginSpecifier;
-  #load: LoadOptions;
+  /** The current version's load options (a restart loads it again with them). */
+  #load: ResolvedLoadOptions;
   readonly #options: ResolvedHotSwapOptions;
   readonly #draining = new Set<Plugin<T>>();
   #state: HotSwapState = 'ready';
@@ -166,7 +160,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #replenish(): void {
     if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed')
       return;
-    const spawn = this.#options.resolvedLoad;
+    const spawn = this.#options.load;
     try {
       this.#standby = spawnThreads(spawn, spawn.threads);
     } catch {
@@ -267,7 +261,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       return Promise.reject(
         new PluginAbortedError(`${method}() aborted before it started`, { ...context, cause: signal.reason }),
       );
-    const timeoutMs = options?.timeoutMs ?? this.#options.load.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
+    const timeoutMs = options?.timeoutMs ?? this.#options.load.callTimeoutMs;
     const deadline = performance.now() + timeoutMs;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -325,27 +319,18 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
    * `ERR_PLUGIN_CLOSED` (the hot swap is closing).
    */
   swap(specifier: PluginSpecifier, options?: SwapOptions<T>): Promise<SwapReport> {
-    let resolved: ReturnType<typeof resolveSwapOptions>;
+    let resolved: ResolvedSwapOptions;
     try {
-      resolved = resolveSwapOptions(options);
+      resolved = resolveSwapOptions(options, this.#options);
     } catch (error) {
       return Promise.reject(error);
     }
-    // The hot swap's load options carry over (timeouts, limits, env, data…); the version label does not.
-    const { version: _label, ...inherited } = this.#options.load;
-    const healthCheckTimeoutMs = resolved.healthCheckTimeoutMs ?? this.#options.healthCheckTimeoutMs;
-    return this.#enqueue(
-      specifier,
-      { ...inherited, ...resolved.load },
-      resolved.healthCheck ?? this.#options.healthCheck,
-      healthCheckTimeoutMs,
-      'swap',
-    );
+    return this.#enqueue(specifier, resolved.load, resolved.healthCheck, resolved.healthCheckTimeoutMs, 'swap');
   }
 
   #enqueue(
     specifier: PluginSpecifier,
-    load: LoadOptions,
+    load: ResolvedLoadOptions,
     healthCheck: HealthCheck | undefined,
     healthCheckTimeoutMs: number,
     reason: Request['reason'],
@@ -402,7 +387,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const started = performance.now();
     let next: Plugin<T>;
     let standby = false;
-    const load = resolveLoadOptions(request.load);
+    const load = request.load;
     try {
       next = await loadResolved<T>(request.specifier, load, () => {
         const threads = this.#takeStandby(load);
@@ -634,6 +619,6 @@ export async function createHotSwap<T = Record<string, any>>(
   options?: HotSwapOptions<T>,
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
-  const first = await loadResolved<T>(specifier, resolved.resolvedLoad);
+  const first = await loadResolved<T>(specifier, resolved.load);
   return new HotSwap<T>(internal, first, specifier, resolved);
 }

@@ -38,7 +38,6 @@ import { InFlight, type PendingCall } from './inflight.js';
 import {
   resolveCallOptions,
   resolveCloseOptions,
-  timerDelay,
   DEFAULTS,
   type CallOptions,
   type CloseOptions,
@@ -56,7 +55,7 @@ import {
   type WorkerMessage,
 } from './shared/protocol.js';
 import type { ResolvedModule } from './resolve.js';
-import { deadline, sleep, type Deadline } from './time.js';
+import { deadline, sleep, timerDelay, type Deadline } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
 
 export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
