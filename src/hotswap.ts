@@ -36,16 +36,9 @@ import {
   type ResolvedSwapOptions,
   type SwapOptions,
 } from './hotswap-options.js';
-import { loadResolved } from './load.js';
+import { loadVersion } from './load.js';
 import { DEFAULTS, resolveCallOptions, type CallOptions, type ResolvedLoadOptions } from './options.js';
-import {
-  kInvoke,
-  kSilentExit,
-  type CloseReport,
-  type Plugin,
-  type PluginCallView,
-  type PluginStats,
-} from './plugin.js';
+import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { sameSpawn, spawnThreads, type Thread } from './thread.js';
 import { emitSafely } from './events.js';
@@ -386,25 +379,12 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const from = this.#current;
     const started = performance.now();
     let next: Plugin<T>;
-    let standby = false;
+    let standby: boolean;
     const load = request.load;
     try {
-      next = await loadResolved<T>(request.specifier, load, () => {
-        const threads = this.#takeStandby(load);
-        standby = threads !== undefined;
-        return threads;
-      });
+      ({ plugin: next, standby } = await loadVersion<T>(request.specifier, load, () => this.#takeStandby(load)));
     } catch (cause) {
-      // A standby can die before the host sees its exit: then it is taken, and the version fails on it
-      // without having started. Once, on fresh workers.
-      if (!standby || (cause as { [kSilentExit]?: true })[kSilentExit] !== true)
-        return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
-      standby = false;
-      try {
-        next = await loadResolved<T>(request.specifier, load);
-      } catch (retryCause) {
-        return this.#failed(request, `cannot load ${String(request.specifier)}`, retryCause);
-      }
+      return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
     }
     // Until the switch the new version is a candidate: close() and destroy() end it, and its crash
     // (during the health check, say) fails the swap instead of being switched to.
@@ -619,6 +599,6 @@ export async function createHotSwap<T = Record<string, any>>(
   options?: HotSwapOptions<T>,
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
-  const first = await loadResolved<T>(specifier, resolved.load);
+  const { plugin: first } = await loadVersion<T>(specifier, resolved.load);
   return new HotSwap<T>(internal, first, specifier, resolved);
 }

@@ -150,10 +150,11 @@ export class Thread {
     return this.#terminating;
   }
 
-  /** Hands the thread to a version; from now on its events go there. */
+  /** Hands the thread to a boot or a version; from now on its events go there (an exit already seen, too). */
   attach(owner: ThreadOwner, lane: number): void {
     this.#owner = owner;
     this.lane = lane;
+    if (this.#exitCode !== undefined) owner.exit(this, this.#exitCode, this.#error);
   }
 
   /** Starts the module's import in the worker. Throws what postMessage throws (`data` not cloneable). */
