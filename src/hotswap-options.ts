@@ -11,6 +11,8 @@ import {
   wrongType,
 } from './validate.js';
 import type { Plugin } from './plugin.js';
+import { sleep } from './time.js';
+import { VersionErrors } from './version-errors.js';
 
 /** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -193,4 +195,26 @@ export function resolveSwapOptions(options: unknown, hotSwap: ResolvedHotSwapOpt
       hotSwap.healthCheckTimeoutMs,
     ),
   };
+}
+
+/** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
+export async function checkHealth<T>(
+  healthCheck: HealthCheck<T>,
+  next: Plugin<T>,
+  timeoutMs: number,
+): Promise<true | Error | undefined> {
+  const limit = sleep(timeoutMs);
+  try {
+    const verdict = await Promise.race([
+      Promise.resolve().then(() => healthCheck(next.api, next)),
+      limit.promise.then(() => {
+        throw new VersionErrors(next.name, next.version).healthCheckTimeout(timeoutMs);
+      }),
+    ]);
+    return verdict === false ? undefined : true;
+  } catch (cause) {
+    return cause instanceof Error ? cause : new Error('health check threw', { cause });
+  } finally {
+    limit.cancel();
+  }
 }

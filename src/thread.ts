@@ -58,24 +58,6 @@ const detached: ThreadOwner = {
   exit: () => {},
 };
 
-/** True when two spawn options would make the same worker. */
-export function sameSpawn(a: SpawnOptions, b: SpawnOptions): boolean {
-  return (
-    json(a.resourceLimits) === json(b.resourceLimits) &&
-    json(a.env) === json(b.env) &&
-    json(a.execArgv) === json(b.execArgv)
-  );
-}
-
-function json(value: unknown): string {
-  return value === undefined
-    ? ''
-    : JSON.stringify(
-        value,
-        value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).sort() : undefined,
-      );
-}
-
 export class Thread {
   /** Index of this thread in its version (0 for the first). */
   lane = 0;
