@@ -1,7 +1,8 @@
 /**
  * One worker of a plugin version and the wire to it: the private port, the calls queued this tick,
  * the message counts that name a lost message (protocol.ts), ref/unref, terminate. A Thread knows
- * nothing of calls' promises or of the version's state: what arrives goes to its owner (the Plugin).
+ * nothing of calls' promises or of the version's state: what arrives goes to its owner (a Boot while
+ * the module loads, then the Plugin).
  *
  * A Thread can be spawned before it has a module (a hot swap's standby): the runtime boots and waits
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
