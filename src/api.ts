@@ -7,7 +7,7 @@ import type { ReservedName } from './shared/module-surface.js';
 
 export type { ReservedName };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any function, whatever its parameters
 type AnyFunction = (...args: any[]) => any;
 
 /** The names of `T`'s callable methods: its own function-valued string keys, minus reserved names. */

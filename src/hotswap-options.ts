@@ -15,7 +15,7 @@ import { sleep } from './time.js';
 import { VersionErrors } from './version-errors.js';
 
 /** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export type HealthCheck<T = any> = (api: PluginApi<T>, plugin: Plugin<T>) => unknown;
 
 /** Restart policy for a current version that crashes, in the manner of an OTP supervisor. */
@@ -44,7 +44,7 @@ export interface RestartPolicy {
 }
 
 /** Options of `hs.swap()`: the new version's load options, and a health check for this swap. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export interface SwapOptions<T = any> extends LoadOptions {
   /**
    * Overrides `HotSwapOptions.healthCheck` for this swap.
@@ -59,7 +59,7 @@ export interface SwapOptions<T = any> extends LoadOptions {
 }
 
 /** Options of `createHotSwap()`: load options of the first version (and of restarts), plus the swap policy. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export interface HotSwapOptions<T = any> extends LoadOptions {
   /**
    * How long an old version may drain after a swap before it is terminated (its `close()` deadline).

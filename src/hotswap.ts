@@ -98,7 +98,7 @@ interface Request {
 
 const internal = Symbol('isoplug.hotswap');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents> implements AsyncDisposable {
   /** The typed API; each call goes to the version current when it starts. */
   readonly api: PluginApi<T>;
@@ -434,7 +434,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
  * Loads the first version and returns a HotSwap routing calls to it; `hs.swap()` moves traffic to the
  * next. Rejects like `loadPlugin()` when the first version cannot be loaded.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function createHotSwap<T = Record<string, any>>(
   specifier: PluginSpecifier,
   options?: HotSwapOptions<T>,

@@ -20,7 +20,7 @@ import { VersionErrors } from './version-errors.js';
  * await plugin.api.greet('Ada');
  * await plugin.close();
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function loadPlugin<T = Record<string, any>>(
   specifier: PluginSpecifier,
   options?: LoadOptions,
@@ -38,7 +38,7 @@ export interface LoadedVersion<T> {
  * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
  * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,

@@ -69,7 +69,7 @@ export const kHook = Symbol('isoplug.hook');
 /** @internal */
 export const kHasHook = Symbol('isoplug.hasHook');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
   /** The plugin's name (`LoadOptions.name`, or the module file's base name). */
   readonly name: string;
