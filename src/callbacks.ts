@@ -7,11 +7,12 @@
  * callback does not keep the host alive) and tracked so the version closes them when it ends.
  *
  * Why Comlink here, and not the calls' own wire. Measured (`npm run bench -- callbacks`, 2 cores, a
- * busy machine, medians of 11 interleaved rounds): one invocation plugin → host → plugin costs 195 µs
- * through this port, 106 µs with bare Comlink, 56 µs as a tagged request/reply on a worker's one port;
- * a call passing a callback that the plugin invokes once costs 772 µs against 145 µs for the same call
- * without one (the channel, its transfer, the call travelling alone). So the wire would be about 3×
- * cheaper per invocation. We keep Comlink because what it does besides the transport is the hard part:
+ * busy machine, medians of 11 interleaved rounds, two runs): one invocation plugin → host → plugin
+ * costs 168–195 µs through this port, 106–119 µs with bare Comlink, 56–69 µs as a tagged request/reply
+ * on a worker's one port; a call passing a callback that the plugin invokes once costs 772–955 µs
+ * against 121–145 µs for the same call without one (the channel, its transfer, the call travelling
+ * alone). So the wire would be 2.5–3.5× cheaper per invocation. We keep Comlink because what it does
+ * besides the transport is the hard part:
  * each callback is a proxy with a lifetime of its own (released by the plugin, or by Comlink's
  * FinalizationRegistry when the worker drops it, and closed with the version), and its traffic stays
  * off the private wire, whose lost-message accounting and acknowledgements (protocol.ts) cover calls
