@@ -269,11 +269,24 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     const deployment = await latest(this.#session, this.#options.schema, this.#options.name);
     if (deployment) {
       this.#latest = Math.max(this.#latest ?? 0, deployment.revision);
-      if (deployment.revision > (this.#revision ?? 0) && deployment.revision !== this.#refused)
+      // The same revision with other contents: history was rewound (a failover to a replica that lacked the
+      // last commits, a restored backup) and written again. The database is the truth: apply it.
+      const rewritten = deployment.revision === this.#revision && !this.#matches(deployment);
+      if ((deployment.revision > (this.#revision ?? 0) || rewritten) && deployment.revision !== this.#refused)
         await this.#apply(deployment);
     }
     await this.#report();
     this.#lastError = undefined;
+  }
+
+  #matches(deployment: Deployment): boolean {
+    const serving = this.#serving;
+    return (
+      serving.stable === deployment.stable &&
+      serving.canary === deployment.canary &&
+      serving.percent === deployment.percent &&
+      serving.salt === deployment.salt
+    );
   }
 
   /** Moves the hot swap to `deployment`; a refusal leaves what serves as it was and is reported. */

@@ -154,10 +154,9 @@ export class Cluster {
       `-p ${this.port}`,
       `-k ${this.#dir}`,
       '-c listen_addresses=127.0.0.1',
-      // A scratch cluster: durability is not under test, speed is welcome.
+      // A scratch cluster: no flush to disk. Commits still reach the OS before they are acknowledged
+      // (synchronous_commit stays on), so a stop with -m immediate, a crash of the server alone, keeps them.
       '-c fsync=off',
-      '-c synchronous_commit=off',
-      '-c full_page_writes=off',
       '-c max_connections=120',
     ].join(' ');
     await this.#exec('pg_ctl', [
