@@ -14,76 +14,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHotSwap, type HotSwap, type PluginApi } from 'isoplug';
-import { FleetIntegrityError, FleetNoDeploymentError, FleetSignatureError, FleetUnavailableError } from './errors.js';
-import { cached, store as storeFile } from './cache.js';
+import { fetchBundle } from './bundle.js';
+import { FleetNoDeploymentError, FleetUnavailableError } from './errors.js';
 import { resolveFollowOptions, type FollowDeploymentOptions, type ResolvedFollowOptions } from './follow-options.js';
 import { fleetError, isConnectionError, loadPg } from './pg.js';
 import { checkSupported, plan, runStep, served, type RolloutTarget, type Serving } from './plan.js';
 import { Session } from './session.js';
-import { sha256, verifyBundle } from './sign.js';
-import { bundleBytes, latest, report, signatures, type Deployment, type HostError } from './store.js';
+import { describe, transient, type FollowerEvents, type FollowerStatus } from './follower-status.js';
+import { latest, report, type Deployment, type HostError } from './store.js';
 
-/** What a following host knows about itself. */
-export interface FollowerStatus {
-  readonly host: string;
-  readonly name: string;
-  /** `ok`: the newest revision seen is applied (or refused before); `failed`: the last one tried was refused; `applying`. */
-  readonly state: 'ok' | 'failed' | 'applying';
-  /** The revision applied in full; undefined when the first one served came with a part that was refused. */
-  readonly revision: number | undefined;
-  /** The newest revision read from the registry. */
-  readonly latestRevision: number | undefined;
-  /** SHA-256 of the stable bundle serving. */
-  readonly stable: string;
-  readonly canary: string | undefined;
-  readonly percent: number;
-  /** The hot swap's current version label. */
-  readonly version: string;
-  /** Why the last revision tried was refused (`state` `failed`). */
-  readonly error: HostError | undefined;
-  /** Connected to the database (listening). While not, the host serves what it has and keeps trying. */
-  readonly connected: boolean;
-  /** Since when it is disconnected. */
-  readonly disconnectedSince: Date | undefined;
-  /** The last operational failure (connection, status report), cleared by the next success. */
-  readonly lastError: HostError | undefined;
-}
-
-export interface AppliedEvent {
-  readonly revision: number;
-  readonly stable: string;
-  readonly canary: string | undefined;
-  readonly percent: number;
-  readonly version: string;
-}
-
-export interface FollowerEvents {
-  /** A revision is applied in full. */
-  applied: [event: AppliedEvent];
-  /** A revision was refused; the previous version keeps serving. */
-  rejected: [event: { revision: number; error: HostError }];
-  connected: [];
-  disconnected: [error: Error];
-}
-
-/** Errors that a later try may not meet (the database, the disk); the others refuse the revision for good. */
-function transient(error: unknown): boolean {
-  if (isConnectionError(error)) return true;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
-}
-
-function describe(error: unknown, revision?: number): HostError {
-  const code = (error as { code?: unknown } | null)?.code;
-  let message = error instanceof Error ? error.message : String(error);
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof Error && !message.includes(cause.message)) message += `: ${cause.message}`;
-  return {
-    ...(revision === undefined ? {} : { revision }),
-    code: typeof code === 'string' ? code : 'ERR_UNKNOWN',
-    message,
-  };
-}
+export type { AppliedEvent, FollowerEvents, FollowerStatus } from './follower-status.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<FollowerEvents> {
@@ -336,34 +276,13 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     });
   }
 
-  /** The cached file of a bundle: from the cache when its bytes still match, else fetched, checked and written. */
-  async #fetch(hash: string, deployment: Deployment): Promise<string> {
+  #fetch(hash: string, deployment: Deployment): Promise<string> {
     const { cacheDir, schema, trusted, name } = this.#options;
-    const context = { pluginName: name, revision: deployment.revision, sha256: hash };
-    const hit = await cached(cacheDir, hash);
-    let bytes = hit?.bytes;
-    if (!bytes) {
-      bytes = await bundleBytes(this.#session, schema, hash);
-      if (!bytes) throw new FleetIntegrityError(`bundle ${hash} is missing from the registry`, context);
-      if (sha256(bytes) !== hash)
-        throw new FleetIntegrityError(`bundle ${hash.slice(0, 12)}: its bytes do not match its SHA-256`, context);
-    }
-    if (trusted) {
-      const found = await signatures(
-        this.#session,
-        schema,
-        hash,
-        trusted.map((key) => key.keyId),
-      );
-      if (!verifyBundle(bytes, found, trusted))
-        throw new FleetSignatureError(
-          found.length === 0
-            ? `bundle ${hash.slice(0, 12)} has no signature by a trusted key`
-            : `bundle ${hash.slice(0, 12)}: its signature does not verify`,
-          context,
-        );
-    }
-    return hit?.path ?? (await storeFile(cacheDir, hash, bytes));
+    return fetchBundle(this.#session, { cacheDir, schema, trusted }, hash, {
+      pluginName: name,
+      revision: deployment.revision,
+      sha256: hash,
+    });
   }
 
   /** Upserts this host's row (its heartbeat too). */

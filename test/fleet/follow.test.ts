@@ -216,6 +216,18 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     expect(await host.api.version()).toBe('v7');
   });
 
+  it('a revision written without a notification (as behind a transaction pooler) is found by the poll', async () => {
+    await using r = await setup('polled');
+    await using host = await follow('polled', { pollMs: 50 });
+    const v2 = await r.publish(bundle('v2'), { name: 'polled' });
+    const applied = until(host, 'applied');
+    await asAdmin(cluster.get(), (admin) =>
+      admin.query(`INSERT INTO isoplug.deployment (name, revision, stable) VALUES ('polled', 2, $1)`, [v2.sha256]),
+    );
+    expect((await applied)[0].revision).toBe(2);
+    expect(await host.api.version()).toBe('v2');
+  });
+
   it('the same revision written again with other contents (history rewound) is applied', async () => {
     await using r = await setup('rewound');
     await using host = await follow('rewound');
