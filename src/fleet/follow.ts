@@ -174,7 +174,9 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     }
     this.#serving = { stable: deployment.stable, canary: undefined, percent: 0, salt: undefined };
     this.#hotSwap.on('state', (state) => {
+      // Closed by hand: stop following. Restarting or failed: report it now, not at the next poll.
       if (state === 'closing') void this.close();
+      else this.#kick();
     });
     this.#timer = setInterval(() => this.#kick(), this.#options.pollMs);
     this.#timer.unref();
@@ -241,6 +243,8 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     const steps = plan(this.#serving, wanted);
     const before = this.#state;
     this.#state = 'applying';
+    // Loading can take a while: `isoplug status` shows it meanwhile (best effort).
+    if (steps.length > 0) await this.#report().catch(() => {});
     try {
       checkSupported(steps, target, { pluginName: this.#options.name, revision: deployment.revision });
       const files = new Map<string, string>();

@@ -52,15 +52,17 @@ export function transient(error: unknown): boolean {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
 
-/** A failure as the host reports it: its code, and its message with its cause's. */
+/** A failure as the host reports it: its code, and its message followed by its causes' (the root cause last). */
 export function describe(error: unknown, revision?: number): HostError {
   const code = (error as { code?: unknown } | null)?.code;
   let message = error instanceof Error ? error.message : String(error);
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof Error && !message.includes(cause.message)) message += `: ${cause.message}`;
+  let cause = (error as { cause?: unknown } | null)?.cause;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++, cause = cause.cause) {
+    if (!message.includes(cause.message)) message += `: ${cause.message}`;
+  }
   return {
     ...(revision === undefined ? {} : { revision }),
     code: typeof code === 'string' ? code : 'ERR_UNKNOWN',
-    message,
+    message: message.length > 1000 ? `${message.slice(0, 999)}…` : message,
   };
 }

@@ -33,7 +33,7 @@ export class Session extends EventEmitter<SessionEvents> implements Queryable {
   #closed = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
-  /** Drops the current client: set while one is connected. */
+  /** Drops the current client: set while one is connecting or connected. */
   #drop: ((error: Error) => void) | undefined;
 
   constructor(options: SessionOptions) {
@@ -63,6 +63,8 @@ export class Session extends EventEmitter<SessionEvents> implements Queryable {
       client.on('notification', (message: Notification) => {
         if (message.channel === this.#options.channel) this.emit('hint', message.payload ?? '');
       });
+      // close() during the attempt cuts it short instead of waiting out the connect timeout.
+      this.#drop = lost;
       try {
         await Promise.race([
           (async () => {
@@ -72,6 +74,7 @@ export class Session extends EventEmitter<SessionEvents> implements Queryable {
           gone.then((error) => Promise.reject(error)),
         ]);
       } catch (error) {
+        this.#drop = undefined;
         hangUp(client);
         if (this.#closed) break;
         this.emit('disconnected', unavailable(error));
@@ -84,7 +87,6 @@ export class Session extends EventEmitter<SessionEvents> implements Queryable {
       }
       attempt = 0;
       this.#client = client;
-      this.#drop = lost;
       this.emit('connected');
       const error = await gone;
       this.#client = undefined;
