@@ -229,13 +229,29 @@ describe.skipIf(pgMissing !== undefined)(
       ]);
     });
 
+    it('rollout of a canary: refused by hot swaps without rollout (serving on); promote applies it everywhere', async () => {
+      expect(await publish('v10', [])).toMatchObject({ status: 0 });
+      const rollout = await cli('rollout', 'svc', versions.get('v10')!, '--percent', '20%', '--wait', '--json');
+      expect(rollout.status).toBe(1);
+      expect(JSON.parse(rollout.stdout)).toMatchObject({
+        deployment: { revision: 10, percent: 20, canary: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        wait: { failed: IDS.map((host) => ({ host, error: { code: 'ERR_FLEET_CANARY_UNSUPPORTED' } })) },
+      });
+      const served = await versionsServed();
+      expect(served.every((label) => label === 'v9a' || label === 'v9b')).toBe(true);
+      const promote = await cli('promote', 'svc', '--wait');
+      expect(promote.status).toBe(0);
+      expect(promote.stdout).toContain('converged: 3/3 hosts on r11');
+      expect(await versionsServed()).toEqual(['v10', 'v10', 'v10']);
+    });
+
     it('status: which host runs what, and who is stale; --wait does not wait for stale hosts', async () => {
       // A host gone without a word: its row stays, last seen long ago.
       await asAdmin(cluster.get(), (admin) =>
         admin.query(`INSERT INTO isoplug.host (host_id, name, revision, state, poll_ms, started_at, last_seen)
         VALUES ('h0', 'svc', 1, 'ok', 1000, now() - interval '1 hour', now() - interval '10 minutes')`),
       );
-      const run = await publish('v10', ['--stable', '--wait']);
+      const run = await publish('v12', ['--stable', '--wait']);
       expect(run.status).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({ wait: { done: true, converged: IDS, stale: ['h0'] } });
       const status = await cli('status', 'svc', '--json');
@@ -243,14 +259,14 @@ describe.skipIf(pgMissing !== undefined)(
         deployment: { revision: number };
         hosts: { host: string; shown: string; revision: number; owner: string; version: string }[];
       };
-      expect(parsed.deployment.revision).toBe(10);
+      expect(parsed.deployment.revision).toBe(12);
       expect(parsed.hosts.map((h) => [h.host, h.shown, h.revision, h.owner])).toEqual([
         ['h0', 'stale', 1, 'postgres'],
-        ['h1', 'ok', 10, 'pod_h1'],
-        ['h2', 'ok', 10, 'pod_h2'],
-        ['h3', 'ok', 10, 'pod_h3'],
+        ['h1', 'ok', 12, 'pod_h1'],
+        ['h2', 'ok', 12, 'pod_h2'],
+        ['h3', 'ok', 12, 'pod_h3'],
       ]);
-      expect(new Set(parsed.hosts.slice(1).map((h) => h.version))).toEqual(new Set([versions.get('v10')]));
+      expect(new Set(parsed.hosts.slice(1).map((h) => h.version))).toEqual(new Set([versions.get('v12')]));
       const text = await cli('status', 'svc');
       expect(text.stdout).toMatch(/^h0\s+stale\s+r1\s/m);
       expect(text.stdout).toContain('4 hosts: 1 stale, 3 ok');

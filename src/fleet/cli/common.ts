@@ -57,8 +57,9 @@ export function integer(values: Parsed['values'], name: string, min = 0): number
   return Number(value);
 }
 
-/** `--message` and `--expect-revision`, as write options. */
+/** `--message` and `--expect-revision`, as write options; checks `--timeout` too, before anything is written. */
 export function writeOptions(values: Parsed['values']): { message?: string; expectRevision?: number } {
+  timeoutMs(values);
   const expectRevision = integer(values, 'expect-revision');
   return {
     ...(typeof values.message === 'string' ? { message: values.message } : {}),

@@ -118,8 +118,9 @@ export async function publishCommand(args: string[], io: Io): Promise<number> {
   const name = values.name;
   const write = writeOptions(values);
   const sign = typeof values.sign === 'string' ? await readFile(values.sign, 'utf8') : undefined;
-  const bytes = await bundleBytes(positionals[0]!, values);
+  // The registry first: a database that cannot be reached says so before a build.
   return withRegistry(values, async (registry) => {
+    const bytes = await bundleBytes(positionals[0]!, values);
     const result = await registry.publish(bytes, {
       name,
       stable: values.stable === true,
@@ -133,6 +134,8 @@ export async function publishCommand(args: string[], io: Io): Promise<number> {
           `${result.signedBy ? `, signed by ${short(result.signedBy)}` : ''})`,
       );
     printed(result.deployment, io, json);
+    if (!json && values.stable === true && result.deployment === undefined)
+      io.out(`${name}: ${result.version} is already the stable version; no new revision`);
     const { deployment, ...rest } = result;
     return waitAndReport(registry, deployment, values, io, { name, ...rest, ...deploymentJson(deployment) });
   });
