@@ -91,7 +91,12 @@ function checkPercent(percent: unknown): number {
 /** Opens a registry: checks that its schema is there and current. */
 export async function openRegistry(options: RegistryOptions): Promise<Registry> {
   const schema = checkSchema('options.schema', options.schema);
-  const config = clientConfig('options.db', options.db, { application_name: 'isoplug publisher' });
+  const config = clientConfig('options.db', options.db, {
+    application_name: 'isoplug publisher',
+    // A database that cannot be reached says so in seconds, not at the TCP timeout.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  });
   const pg = await loadPg();
   const pool = new pg.Pool({ ...config, max: 2 });
   pool.on('error', () => {}); // an idle client lost: the next query reports it
@@ -121,7 +126,10 @@ export async function initRegistry(
   options: InitOptions,
 ): Promise<{ schema: string; applied: number[]; roles: { publisher: string; host: string } | undefined }> {
   const schema = checkSchema('options.schema', options.schema);
-  const config: ClientConfig = clientConfig('options.db', options.db, { application_name: 'isoplug registry init' });
+  const config: ClientConfig = clientConfig('options.db', options.db, {
+    application_name: 'isoplug registry init',
+    connectionTimeoutMillis: 10_000,
+  });
   const roles =
     options.roles === false
       ? false

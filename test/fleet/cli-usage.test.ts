@@ -1,11 +1,24 @@
 // The fleet commands' argument checks: each mistake is one line naming it, exit status 2, before any
-// database is contacted. Uses the build in dist/ (`npm run build` first).
-import { describe, expect, it } from 'vitest';
-import { runCli } from './processes.js';
+// database is contacted. The command line's own entry (main), in this process.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Io } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
 
-const noDb = { ISOPLUG_DATABASE_URL: '' };
+async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = { out: (text) => void (stdout += `${text}\n`), err: (text) => void (stderr += `${text}\n`) };
+  const status = await main(args, io);
+  return { status, stdout, stderr };
+}
 
 describe('fleet commands: usage', () => {
+  const saved = process.env.ISOPLUG_DATABASE_URL;
+  beforeAll(() => void delete process.env.ISOPLUG_DATABASE_URL);
+  afterAll(() => {
+    if (saved !== undefined) process.env.ISOPLUG_DATABASE_URL = saved;
+  });
+
   it.each([
     [['publish', 'x.mjs'], /option --name is required/],
     [['publish', 'x.mjs', '--name', 'svc'], /no database: pass --db <url> or set ISOPLUG_DATABASE_URL/],
@@ -25,23 +38,23 @@ describe('fleet commands: usage', () => {
     [['registry', 'drop', '--db', 'postgres://h/d'], /unknown registry command "drop"/],
     [['status', 'svc', '--schema', 'Bad-Name', '--db', 'postgres://h/d'], /--schema needs a lowercase SQL identifier/],
   ])('isoplug %j', async (args, message) => {
-    const run = await runCli(args, noDb);
-    expect(run.stderr).toMatch(message);
-    expect(run.stderr.trim().split('\n')).toHaveLength(1);
-    expect(run.status).toBe(2);
+    const result = await run(args);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.status).toBe(2);
   });
 
   it('a database that cannot be reached is one line with ERR_FLEET_UNAVAILABLE, exit status 1', async () => {
-    const run = await runCli(['status', 'svc', '--db', 'postgres://postgres@127.0.0.1:1/postgres'], noDb);
-    expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/^isoplug status: .*\(ERR_FLEET_UNAVAILABLE\)\n$/);
+    const result = await run(['status', 'svc', '--db', 'postgres://postgres@127.0.0.1:1/postgres']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^isoplug status: .*\(ERR_FLEET_UNAVAILABLE\)\n$/);
   });
 
   it('each command has its help', async () => {
     for (const command of ['publish', 'rollout', 'promote', 'rollback', 'status', 'history', 'registry']) {
-      const run = await runCli([command, '--help'], noDb);
-      expect(run.status, command).toBe(0);
-      expect(run.stdout, command).toMatch(new RegExp(`^Usage: isoplug ${command}`));
+      const result = await run([command, '--help']);
+      expect(result.status, command).toBe(0);
+      expect(result.stdout, command).toMatch(new RegExp(`^Usage: isoplug ${command}`));
     }
   });
 });
