@@ -3,24 +3,11 @@
  * in the style of Comlink's `Remote<T>`. `loadPlugin<typeof import('./p.js')>()` infers it.
  */
 
-/** Export names that are never callable (lifecycle hooks and names that would make `api` look like something else). */
-export type ReservedName =
-  | 'onLoad'
-  | 'onFree'
-  | 'onInit'
-  | 'reloadable'
-  | 'dependencies'
-  | 'then'
-  | 'default'
-  | 'prototype'
-  | keyof typeof Object.prototype
-  | '__proto__'
-  | '__defineGetter__'
-  | '__defineSetter__'
-  | '__lookupGetter__'
-  | '__lookupSetter__';
+import type { ReservedName } from './shared/module-surface.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type { ReservedName };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- matches any function, whatever its parameters
 type AnyFunction = (...args: any[]) => any;
 
 /** The names of `T`'s callable methods: its own function-valued string keys, minus reserved names. */

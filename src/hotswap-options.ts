@@ -1,17 +1,21 @@
 import type { PluginApi } from './api.js';
-import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import {
-  DEFAULTS,
+  count,
   duration,
-  resolveLoadOptions,
-  typeName,
-  type LoadOptions,
-  type ResolvedLoadOptions,
-} from './options.js';
+  flag,
+  isPlainObject,
+  knownKeys,
+  optionalFunction,
+  plainObject,
+  wrongType,
+} from './validate.js';
 import type { Plugin } from './plugin.js';
+import { sleep } from './time.js';
+import { VersionErrors } from './version-errors.js';
 
 /** Runs against a freshly loaded version before traffic moves to it. Throw, reject or return `false` to refuse it. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export type HealthCheck<T = any> = (api: PluginApi<T>, plugin: Plugin<T>) => unknown;
 
 /** Restart policy for a current version that crashes, in the manner of an OTP supervisor. */
@@ -40,7 +44,7 @@ export interface RestartPolicy {
 }
 
 /** Options of `hs.swap()`: the new version's load options, and a health check for this swap. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export interface SwapOptions<T = any> extends LoadOptions {
   /**
    * Overrides `HotSwapOptions.healthCheck` for this swap.
@@ -55,7 +59,7 @@ export interface SwapOptions<T = any> extends LoadOptions {
 }
 
 /** Options of `createHotSwap()`: load options of the first version (and of restarts), plus the swap policy. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export interface HotSwapOptions<T = any> extends LoadOptions {
   /**
    * How long an old version may drain after a swap before it is terminated (its `close()` deadline).
@@ -104,16 +108,22 @@ export interface ResolvedRestart {
 }
 
 export interface ResolvedHotSwapOptions {
-  /** The load options as given (what swaps inherit and override). */
-  readonly load: LoadOptions;
-  /** The same, validated (the first version's, and the standby's). */
-  readonly resolvedLoad: ResolvedLoadOptions;
+  /** The first version's load options (and the standby's); swaps start from them. */
+  readonly load: ResolvedLoadOptions;
   readonly drainTimeoutMs: number;
   readonly retain: number;
   readonly healthCheck: HealthCheck | undefined;
   readonly healthCheckTimeoutMs: number;
   readonly restart: ResolvedRestart | undefined;
   readonly standby: boolean;
+}
+
+/** A swap's options, validated once. */
+export interface ResolvedSwapOptions {
+  /** The hot swap's load options with this swap's on top (the version label is not inherited). */
+  readonly load: ResolvedLoadOptions;
+  readonly healthCheck: HealthCheck | undefined;
+  readonly healthCheckTimeoutMs: number;
 }
 
 export const HOTSWAP_DEFAULTS = Object.freeze({
@@ -133,83 +143,78 @@ const HOTSWAP_KEYS: ReadonlySet<string> = new Set([
   'restart',
   'standby',
 ]);
-
-function without(options: object | undefined, keys: ReadonlySet<string>): LoadOptions {
-  const load: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options ?? {})) if (!keys.has(key)) load[key] = value;
-  return load;
-}
-
-function healthCheck(option: string, value: unknown): HealthCheck | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw new PluginOptionTypeError(option, 'expected a function');
-  return value as HealthCheck | undefined;
-}
-
-function count(option: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value))
-    throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
-  if (value < min) throw new PluginOptionRangeError(option, `expected an integer ≥ ${min}, got ${value}`);
-  return value;
-}
-
-function flag(option: string, value: unknown): boolean {
-  if (value === undefined) return HOTSWAP_DEFAULTS.standby;
-  if (typeof value !== 'boolean') throw new PluginOptionTypeError(option, `expected a boolean, got ${typeName(value)}`);
-  return value;
-}
+const RESTART_KEYS: ReadonlySet<string> = new Set(Object.keys(HOTSWAP_DEFAULTS.restart));
 
 function restartPolicy(value: unknown): ResolvedRestart | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return HOTSWAP_DEFAULTS.restart;
-  if (value === null || typeof value !== 'object')
-    throw new PluginOptionTypeError('options.restart', 'expected a boolean or a policy object');
-  const p = value as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (!(key in HOTSWAP_DEFAULTS.restart)) throw new PluginOptionTypeError(`options.restart.${key}`, 'unknown option');
-  }
+  if (!isPlainObject(value)) wrongType('options.restart', 'a boolean or a policy object', value);
+  knownKeys('options.restart', value, RESTART_KEYS);
   const d = HOTSWAP_DEFAULTS.restart;
   return {
-    maxRestarts: count('options.restart.maxRestarts', p['maxRestarts'], d.maxRestarts, 0),
-    withinMs: duration('options.restart.withinMs', p['withinMs'], d.withinMs),
-    backoffMs: duration('options.restart.backoffMs', p['backoffMs'], d.backoffMs, false),
-    maxBackoffMs: duration('options.restart.maxBackoffMs', p['maxBackoffMs'], d.maxBackoffMs, false),
+    maxRestarts: count('options.restart.maxRestarts', value['maxRestarts'], d.maxRestarts, 0),
+    withinMs: duration('options.restart.withinMs', value['withinMs'], d.withinMs),
+    backoffMs: duration('options.restart.backoffMs', value['backoffMs'], d.backoffMs, false),
+    maxBackoffMs: duration('options.restart.maxBackoffMs', value['maxBackoffMs'], d.maxBackoffMs, false),
   };
 }
 
 /** Validates `createHotSwap()` options (the load options included); throws naming the option. */
 export function resolveHotSwapOptions(options: unknown): ResolvedHotSwapOptions {
-  const resolvedLoad = resolveLoadOptions(options, HOTSWAP_KEYS);
+  const load = resolveLoadOptions(options, HOTSWAP_KEYS);
   const o = (options ?? {}) as Record<string, unknown>;
   return {
-    load: without(o, HOTSWAP_KEYS),
-    resolvedLoad,
+    load,
     drainTimeoutMs: duration('options.drainTimeoutMs', o['drainTimeoutMs'], HOTSWAP_DEFAULTS.drainTimeoutMs),
     retain: count('options.retain', o['retain'], HOTSWAP_DEFAULTS.retain, 0),
-    healthCheck: healthCheck('options.healthCheck', o['healthCheck']),
+    healthCheck: optionalFunction<HealthCheck>('options.healthCheck', o['healthCheck']),
     healthCheckTimeoutMs: duration(
       'options.healthCheckTimeoutMs',
       o['healthCheckTimeoutMs'],
       HOTSWAP_DEFAULTS.healthCheckTimeoutMs,
     ),
     restart: restartPolicy(o['restart']),
-    standby: flag('options.standby', o['standby']),
+    standby: flag('options.standby', o['standby'], HOTSWAP_DEFAULTS.standby),
   };
 }
 
-/** Validates `swap()` options. */
-export function resolveSwapOptions(options: unknown): {
-  load: LoadOptions;
-  healthCheck: HealthCheck | undefined;
-  healthCheckTimeoutMs: number | undefined;
-} {
-  resolveLoadOptions(options, SWAP_KEYS);
-  const o = (options ?? {}) as Record<string, unknown>;
-  const timeout = o['healthCheckTimeoutMs'];
+/**
+ * Validates `swap()` options once, on top of the hot swap's: the load options this swap gives replace
+ * the hot swap's (timeouts, limits, env, data…), the others carry over, the version label does not.
+ */
+export function resolveSwapOptions(options: unknown, hotSwap: ResolvedHotSwapOptions): ResolvedSwapOptions {
+  const o = plainObject('swapOptions', options) ?? {};
+  const given: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) if (!SWAP_KEYS.has(key)) given[key] = value;
   return {
-    load: without(o, SWAP_KEYS),
-    healthCheck: healthCheck('swapOptions.healthCheck', o['healthCheck']),
-    healthCheckTimeoutMs: timeout === undefined ? undefined : duration('swapOptions.healthCheckTimeoutMs', timeout, 0),
+    load: resolveLoadOptions({ ...hotSwap.load, version: undefined, ...given }, undefined, 'swapOptions'),
+    healthCheck: optionalFunction<HealthCheck>('swapOptions.healthCheck', o['healthCheck']) ?? hotSwap.healthCheck,
+    healthCheckTimeoutMs: duration(
+      'swapOptions.healthCheckTimeoutMs',
+      o['healthCheckTimeoutMs'],
+      hotSwap.healthCheckTimeoutMs,
+    ),
   };
+}
+
+/** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
+export async function checkHealth<T>(
+  healthCheck: HealthCheck<T>,
+  next: Plugin<T>,
+  timeoutMs: number,
+): Promise<true | Error | undefined> {
+  const limit = sleep(timeoutMs);
+  try {
+    const verdict = await Promise.race([
+      Promise.resolve().then(() => healthCheck(next.api, next)),
+      limit.promise.then(() => {
+        throw new VersionErrors(next.name, next.version).healthCheckTimeout(timeoutMs);
+      }),
+    ]);
+    return verdict === false ? undefined : true;
+  } catch (cause) {
+    return cause instanceof Error ? cause : new Error('health check threw', { cause });
+  } finally {
+    limit.cancel();
+  }
 }

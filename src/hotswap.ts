@@ -1,6 +1,8 @@
 /**
  * A HotSwap routes every call to the version current when the call starts, and moves traffic from
- * one version to the next in one synchronous step.
+ * one version to the next in one synchronous step. This file holds the routing, the swap queue and
+ * retention; the standby is standby.ts, restart supervision restart.ts. A canary beside the current
+ * version (a share of calls, sticky keys, promote/abort) would be a second target of `#route`.
  *
  * Policies (documented in the README):
  * - Swaps are serialized. While one runs, the latest request waits; an earlier waiting request rejects
@@ -19,44 +21,26 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
+import { emitSafely } from './events.js';
 import {
-  PluginAbortedError,
-  PluginClosedError,
-  PluginCrashedError,
-  PluginTimeoutError,
-  SwapFailedError,
-  SwapSupersededError,
-} from './errors.js';
-import {
+  checkHealth,
   resolveHotSwapOptions,
   resolveSwapOptions,
   type HealthCheck,
   type HotSwapOptions,
   type ResolvedHotSwapOptions,
+  type ResolvedSwapOptions,
   type SwapOptions,
 } from './hotswap-options.js';
-import { loadResolved } from './load.js';
-import {
-  DEFAULTS,
-  resolveCallOptions,
-  resolveLoadOptions,
-  timerDelay,
-  type CallOptions,
-  type LoadOptions,
-  type ResolvedLoadOptions,
-} from './options.js';
-import {
-  kInvoke,
-  kSilentExit,
-  type CloseReport,
-  type Plugin,
-  type PluginCallView,
-  type PluginStats,
-} from './plugin.js';
+import { loadVersion } from './load.js';
+import { resolveCallOptions, type CallOptions, type ResolvedLoadOptions } from './options.js';
+import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
-import { sameSpawn, spawnThreads, type Thread } from './thread.js';
-import { emitSafely } from './events.js';
+import { Restarts } from './restart.js';
+import { PluginCrashedError } from './shared/errors.js';
+import { Standby } from './standby.js';
 import { sleep } from './time.js';
+import { VersionErrors } from './version-errors.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
 
@@ -104,7 +88,7 @@ export interface HotSwapEvents {
 
 interface Request {
   readonly specifier: PluginSpecifier;
-  readonly load: LoadOptions;
+  readonly load: ResolvedLoadOptions;
   readonly healthCheck: HealthCheck | undefined;
   readonly healthCheckTimeoutMs: number;
   readonly reason: 'swap' | 'restart';
@@ -112,7 +96,9 @@ interface Request {
   readonly reject: (error: Error) => void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const internal = Symbol('isoplug.hotswap');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents> implements AsyncDisposable {
   /** The typed API; each call goes to the version current when it starts. */
   readonly api: PluginApi<T>;
@@ -121,20 +107,16 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 
   #current: Plugin<T>;
   #specifier: PluginSpecifier;
-  #load: LoadOptions;
+  /** The current version's load options (a restart loads it again with them). */
+  #load: ResolvedLoadOptions;
   readonly #options: ResolvedHotSwapOptions;
   readonly #draining = new Set<Plugin<T>>();
+  /** Draining versions whose deadline was brought to now; they no longer count against `retain`. */
+  readonly #forced = new Set<Plugin<T>>();
   #state: HotSwapState = 'ready';
   #waiting: Request | undefined;
   #running = false;
-  #lastCrash: PluginCrashedError | undefined;
-  /** Settles when a restart attempt ends (a new current, or failed). */
-  #recovered: Promise<void> | undefined;
-  #onRecovered: (() => void) | undefined;
-  #restarts: number[] = [];
-  #restartScheduled = false;
-  /** Restart attempts that failed in a row (boots that died or timed out), whatever the window. */
-  #failedBoots = 0;
+  readonly #restarts: Restarts;
   /** A loaded version not yet switched to (during its health check). */
   #candidate: Plugin<T> | undefined;
   #closing: Promise<CloseReport[]> | undefined;
@@ -142,53 +124,24 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   #pumping: Promise<void> = Promise.resolve();
   /** Methods of the current version (the api's keys follow the switch). */
   readonly #methods: Set<string>;
-  /** Booted workers waiting for the next version's code (`standby: true`), until a swap takes them. */
-  #standby: readonly Thread[] | undefined;
+  /** Workers booted for the next version (`standby: true`). */
+  readonly #standby: Standby | undefined;
 
   /** @internal Use `createHotSwap()`. */
-  constructor(first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
+  constructor(token: typeof internal, first: Plugin<T>, specifier: PluginSpecifier, options: ResolvedHotSwapOptions) {
     super();
+    if (token !== internal) throw new TypeError('use createHotSwap() to create a HotSwap');
     this.#current = first;
     this.#specifier = specifier;
     this.#load = options.load;
     this.#options = options;
+    this.#restarts = new Restarts(options.restart);
+    this.#standby = options.standby ? new Standby(options.load) : undefined;
     this.#watch(first);
     this.#methods = new Set(first.methods);
     this.api = createApi<T>(this.#methods, (method, args) => this.#route(method, args, undefined));
     this.call = ((name: string, ...args: unknown[]) => this.#route(name, args, undefined)) as HotSwap<T>['call'];
-    this.#replenish();
-  }
-
-  /** Boots a standby for the next swap, when the option asks for one and none is waiting. */
-  #replenish(): void {
-    if (!this.#options.standby || this.#standby !== undefined || this.#state === 'closing' || this.#state === 'closed')
-      return;
-    const spawn = this.#options.resolvedLoad;
-    try {
-      this.#standby = spawnThreads(spawn, spawn.threads);
-    } catch {
-      // No standby this time (the next swap boots its own workers and tries again).
-    }
-  }
-
-  /** The standby, when it can run a version loaded with `load`; it is then this version's, and no longer the hot swap's. */
-  #takeStandby(load: ResolvedLoadOptions): readonly Thread[] | undefined {
-    const standby = this.#standby;
-    if (standby === undefined || standby.length !== load.threads || !sameSpawn(standby[0]!.spawn, load))
-      return undefined;
-    this.#standby = undefined;
-    if (standby.some((thread) => thread.gone)) {
-      for (const thread of standby) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-      return undefined;
-    }
-    return standby;
-  }
-
-  /** Ends the standby (at close). */
-  async #endStandby(): Promise<void> {
-    const standby = this.#standby;
-    this.#standby = undefined;
-    if (standby) await Promise.all(standby.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));
+    this.#standby?.replenish();
   }
 
   get state(): HotSwapState {
@@ -225,83 +178,24 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     };
   }
 
-  #route(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+  /** The errors of the current version (their context: its name and label). */
+  get #errors(): VersionErrors {
+    return new VersionErrors(this.#current.name, this.#current.version);
+  }
+
+  /** Where a call goes: the current version, or it waits for a restart, or it is refused. */
+  #route = (method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> => {
     switch (this.#state) {
       case 'ready':
         return this.#current[kInvoke](method, args, options);
       case 'restarting':
-        return this.#afterRestart(method, args, options);
+        return this.#restarts.wait(method, args, options, this.#options.load.callTimeoutMs, this.#errors, this.#route);
       case 'failed':
-        return Promise.reject(
-          new PluginCrashedError(`plugin ${this.#current.name} failed; ${method}() refused`, {
-            pluginName: this.#current.name,
-            version: this.#current.version,
-            method,
-            cause: this.#lastCrash,
-            exitCode: this.#lastCrash?.exitCode,
-            state: 'failed',
-          }),
-        );
+        return Promise.reject(this.#errors.failedRefusal(method, this.#restarts.lastCrash));
       default:
-        return Promise.reject(
-          new PluginClosedError(`hot swap is ${this.#state}; ${method}() refused`, {
-            pluginName: this.#current.name,
-            version: this.#current.version,
-            method,
-          }),
-        );
+        return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; ${method}() refused`, method));
     }
-  }
-
-  /**
-   * A call made while the current version restarts waits for the restart, within its own timeout and
-   * signal (the wait is pending work: its timer holds the process, like the call would).
-   */
-  #afterRestart(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
-    const signal = options?.signal;
-    const context = { pluginName: this.#current.name, version: this.#current.version, method };
-    if (signal?.aborted)
-      return Promise.reject(
-        new PluginAbortedError(`${method}() aborted before it started`, { ...context, cause: signal.reason }),
-      );
-    const timeoutMs = options?.timeoutMs ?? this.#options.load.callTimeoutMs ?? DEFAULTS.callTimeoutMs;
-    const deadline = performance.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onAbort = () => {
-        done();
-        reject(
-          new PluginAbortedError(`${method}() aborted while the plugin restarted`, {
-            ...context,
-            cause: signal?.reason,
-          }),
-        );
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const delay = timerDelay(timeoutMs);
-      if (delay !== undefined) {
-        timer = setTimeout(() => {
-          done();
-          reject(
-            new PluginTimeoutError(`${method}() timed out after ${timeoutMs} ms while the plugin restarted`, {
-              ...context,
-              timeoutMs,
-            }),
-          );
-        }, delay);
-      }
-      void (this.#recovered ?? Promise.resolve()).then(() => {
-        if (signal?.aborted || (delay !== undefined && performance.now() >= deadline)) return;
-        done();
-        const left = Number.isFinite(timeoutMs) ? Math.max(0, deadline - performance.now()) : timeoutMs;
-        this.#route(method, args, { ...options, timeoutMs: left }).then(resolve, reject);
-      });
-    });
-  }
+  };
 
   /** Closing or closed (a method, so that a check after an await is not narrowed away by one before it). */
   #shuttingDown(): boolean {
@@ -322,50 +216,36 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
    * `ERR_PLUGIN_CLOSED` (the hot swap is closing).
    */
   swap(specifier: PluginSpecifier, options?: SwapOptions<T>): Promise<SwapReport> {
-    let resolved: ReturnType<typeof resolveSwapOptions>;
+    let resolved: ResolvedSwapOptions;
     try {
-      resolved = resolveSwapOptions(options);
+      resolved = resolveSwapOptions(options, this.#options);
     } catch (error) {
       return Promise.reject(error);
     }
-    // The hot swap's load options carry over (timeouts, limits, env, data…); the version label does not.
-    const { version: _label, ...inherited } = this.#options.load;
-    const healthCheckTimeoutMs = resolved.healthCheckTimeoutMs ?? this.#options.healthCheckTimeoutMs;
-    return this.#enqueue(
-      specifier,
-      { ...inherited, ...resolved.load },
-      resolved.healthCheck ?? this.#options.healthCheck,
-      healthCheckTimeoutMs,
-      'swap',
-    );
+    return this.#enqueue(specifier, resolved.load, resolved.healthCheck, resolved.healthCheckTimeoutMs, 'swap');
   }
 
   #enqueue(
     specifier: PluginSpecifier,
-    load: LoadOptions,
+    load: ResolvedLoadOptions,
     healthCheck: HealthCheck | undefined,
     healthCheckTimeoutMs: number,
     reason: Request['reason'],
   ): Promise<SwapReport> {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      return Promise.reject(
-        new PluginClosedError(`hot swap is ${this.#state}; swap refused`, {
-          pluginName: this.#current.name,
-          version: this.#current.version,
-        }),
-      );
+    if (this.#shuttingDown()) {
+      return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; swap refused`));
     }
     return new Promise((resolve, reject) => {
       const superseded = this.#waiting;
       this.#waiting = { specifier, load, healthCheck, healthCheckTimeoutMs, reason, resolve, reject };
-      superseded?.reject(
-        new SwapSupersededError(`a later swap replaced this one before it started`, {
-          pluginName: this.#current.name,
-          version: this.#current.version,
-        }),
-      );
+      superseded?.reject(this.#errors.superseded('a later swap replaced this one before it started'));
       if (!this.#running) this.#pumping = this.#pump();
     });
+  }
+
+  /** Queues a restart of the current version's module. */
+  #restart(): void {
+    this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
   }
 
   async #pump(): Promise<void> {
@@ -375,48 +255,29 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       await this.#run(request);
       // Booted after the swap, not during it: on a small machine a thread booting beside the new
       // version's import would slow the swap it is meant to speed up.
-      this.#replenish();
+      if (!this.#shuttingDown()) this.#standby?.replenish();
     }
     this.#running = false;
     // A user swap that failed while restarting replaced the pending restart: restart now.
-    if (this.#state === 'restarting' && !this.#restartScheduled) {
-      this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
-    }
+    if (this.#state === 'restarting' && !this.#restarts.scheduled) this.#restart();
   }
 
   /** One swap (or restart): never throws; settles the request. */
   async #run(request: Request): Promise<void> {
     if (request.reason === 'restart' && this.#state !== 'restarting') {
       // A swap already replaced the crashed version.
-      return request.reject(
-        new SwapSupersededError('a swap replaced the crashed version before the restart', {
-          pluginName: this.#current.name,
-          version: this.#current.version,
-        }),
-      );
+      return request.reject(this.#errors.superseded('a swap replaced the crashed version before the restart'));
     }
     const from = this.#current;
     const started = performance.now();
     let next: Plugin<T>;
-    let standby = false;
-    const load = resolveLoadOptions(request.load);
+    let standby: boolean;
     try {
-      next = await loadResolved<T>(request.specifier, load, () => {
-        const threads = this.#takeStandby(load);
-        standby = threads !== undefined;
-        return threads;
-      });
+      ({ plugin: next, standby } = await loadVersion<T>(request.specifier, request.load, () =>
+        this.#standby?.take(request.load),
+      ));
     } catch (cause) {
-      // A standby can die before the host sees its exit: then it is taken, and the version fails on it
-      // without having started. Once, on fresh workers.
-      if (!standby || (cause as { [kSilentExit]?: true })[kSilentExit] !== true)
-        return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
-      standby = false;
-      try {
-        next = await loadResolved<T>(request.specifier, load);
-      } catch (retryCause) {
-        return this.#failed(request, `cannot load ${String(request.specifier)}`, retryCause);
-      }
+      return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
     }
     // Until the switch the new version is a candidate: close() and destroy() end it, and its crash
     // (during the health check, say) fails the swap instead of being switched to.
@@ -426,19 +287,16 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     next.once('crash', onCrash);
     try {
       if (request.healthCheck) {
-        const verdict = await this.#check(request.healthCheck, next, request.healthCheckTimeoutMs);
+        const verdict = await checkHealth(request.healthCheck, next, request.healthCheckTimeoutMs);
         if (verdict !== true) {
           await next.destroy(verdict);
           return this.#failed(request, `version ${next.version} failed its health check`, verdict);
         }
       }
-      if (this.#state === 'closing' || this.#state === 'closed') {
+      if (this.#shuttingDown()) {
         await next.destroy();
         return request.reject(
-          new PluginClosedError('hot swap closed while the new version was loading', {
-            pluginName: next.name,
-            version: next.version,
-          }),
+          new VersionErrors(next.name, next.version).hotSwapClosed('hot swap closed while the new version was loading'),
         );
       }
       if (next.state !== 'ready') {
@@ -457,7 +315,6 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#current = next;
     this.#specifier = request.specifier;
     this.#load = request.load;
-    this.#failedBoots = 0;
     const retiring = this.#retire(from);
     this.#watch(next);
     this.#methods.clear();
@@ -478,45 +335,17 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.
     if (this.#shuttingDown()) return;
     this.#setState('ready');
-    this.#onRecovered?.();
+    this.#restarts.recovered();
     emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
     if (request.reason === 'restart')
-      emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.length });
-  }
-
-  /** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
-  async #check(healthCheck: HealthCheck, next: Plugin<T>, timeoutMs: number): Promise<true | Error | undefined> {
-    const limit = sleep(timeoutMs);
-    try {
-      const verdict = await Promise.race([
-        Promise.resolve().then(() => healthCheck(next.api, next)),
-        limit.promise.then(() => {
-          throw new PluginTimeoutError(`health check did not settle within ${timeoutMs} ms`, {
-            pluginName: next.name,
-            version: next.version,
-            timeoutMs,
-          });
-        }),
-      ]);
-      return verdict === false ? undefined : true;
-    } catch (cause) {
-      return cause instanceof Error ? cause : new Error('health check threw', { cause });
-    } finally {
-      limit.cancel();
-    }
+      emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.attempt });
   }
 
   #failed(request: Request, message: string, cause: unknown): void {
-    request.reject(
-      new SwapFailedError(`swap failed: ${message}`, {
-        pluginName: this.#current.name,
-        version: this.#current.version,
-        cause,
-      }),
-    );
+    request.reject(this.#errors.swapFailed(message, cause));
     if (request.reason === 'restart') {
-      this.#failedBoots++;
-      this.#crashed(cause instanceof PluginCrashedError ? cause : this.#lastCrash);
+      this.#restarts.bootFailed();
+      this.#crashed(cause instanceof PluginCrashedError ? cause : undefined);
     }
   }
 
@@ -538,12 +367,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     });
   }
 
-  /** Draining versions whose deadline was brought to now; they no longer count against `retain`. */
-  readonly #forced = new Set<Plugin<T>>();
-
   #watch(plugin: Plugin<T>): void {
     plugin.once('crash', (error) => {
-      if (plugin !== this.#current || this.#state === 'closing' || this.#state === 'closed') return;
+      if (plugin !== this.#current || this.#shuttingDown()) return;
       emitSafely(this, 'crash', error);
       this.#crashed(error);
     });
@@ -551,31 +377,21 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
 
   /** The current version died (or a restart failed): restart within the intensity limit, or fail. */
   #crashed(error: PluginCrashedError | undefined): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
-    this.#lastCrash = error ?? this.#lastCrash;
-    const policy = this.#options.restart;
-    const now = performance.now();
-    this.#restarts = this.#restarts.filter((at) => now - at < (policy?.withinMs ?? 0));
-    // Failed boots count even when each takes longer than the window: a version that never boots gives up.
-    if (!policy || this.#restarts.length >= policy.maxRestarts || this.#failedBoots >= policy.maxRestarts) {
+    if (this.#shuttingDown()) return;
+    const backoff = this.#restarts.next(error);
+    if (backoff === undefined) {
       this.#setState('failed');
-      this.#onRecovered?.();
-      if (this.#lastCrash) emitSafely(this, 'failed', this.#lastCrash);
+      this.#restarts.settle();
+      const lastCrash = this.#restarts.lastCrash;
+      if (lastCrash) emitSafely(this, 'failed', lastCrash);
       return;
     }
-    this.#restarts.push(now);
-    if (this.#state !== 'restarting') {
-      this.#recovered = new Promise((resolve) => (this.#onRecovered = resolve));
-      this.#setState('restarting');
-    }
-    const backoff = Math.min(policy.backoffMs * 2 ** (this.#restarts.length - 1), policy.maxBackoffMs);
-    this.#restartScheduled = true;
+    this.#setState('restarting');
+    this.#restarts.scheduled = true;
     void sleep(backoff).promise.then(() => {
-      this.#restartScheduled = false;
+      this.#restarts.scheduled = false;
       // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
-      if (this.#state === 'restarting' && !this.#waiting) {
-        this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
-      }
+      if (this.#state === 'restarting' && !this.#waiting) this.#restart();
     });
   }
 
@@ -587,21 +403,14 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
     if (this.#closing) return this.#closing;
     this.#setState('closing');
-    this.#onRecovered?.();
-    this.#waiting?.reject(
-      new PluginClosedError('hot swap closed before this swap started', {
-        pluginName: this.#current.name,
-        version: this.#current.version,
-      }),
-    );
-    void this.#candidate?.destroy(
-      new PluginClosedError('hot swap closed during the health check', { pluginName: this.#current.name }),
-    );
+    this.#restarts.settle();
+    this.#waiting?.reject(this.#errors.hotSwapClosed('hot swap closed before this swap started'));
+    void this.#candidate?.destroy(this.#errors.hotSwapClosed('hot swap closed during the health check'));
     this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
     // The standby is ended now, and again once the queue stopped (a swap running now may end after close).
-    const standby = Promise.all([this.#endStandby(), this.#pumping.then(() => this.#endStandby())]);
+    const standby = Promise.all([this.#standby?.end(), this.#pumping.then(() => this.#standby?.end())]);
     this.#closing = Promise.all([closes, this.#pumping, standby]).then(([reports]) => {
       this.#setState('closed');
       return reports;
@@ -625,12 +434,12 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
  * Loads the first version and returns a HotSwap routing calls to it; `hs.swap()` moves traffic to the
  * next. Rejects like `loadPlugin()` when the first version cannot be loaded.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function createHotSwap<T = Record<string, any>>(
   specifier: PluginSpecifier,
   options?: HotSwapOptions<T>,
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
-  const first = await loadResolved<T>(specifier, resolved.resolvedLoad);
-  return new HotSwap<T>(first, specifier, resolved);
+  const { plugin: first } = await loadVersion<T>(specifier, resolved.load);
+  return new HotSwap<T>(internal, first, specifier, resolved);
 }

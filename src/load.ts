@@ -1,8 +1,10 @@
-import { PluginLoadError } from './errors.js';
+import { bootThreads } from './boot.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
+import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } from './resolve.js';
+import { PluginLoadError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
-import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
+import { VersionErrors } from './version-errors.js';
 
 /**
  * Loads one plugin version in a fresh worker and resolves once its module is imported and its
@@ -18,62 +20,76 @@ import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
  * await plugin.api.greet('Ada');
  * await plugin.close();
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function loadPlugin<T = Record<string, any>>(
   specifier: PluginSpecifier,
   options?: LoadOptions,
 ): Promise<Plugin<T>> {
-  return loadResolved<T>(specifier, resolveLoadOptions(options));
+  return (await loadVersion<T>(specifier, resolveLoadOptions(options))).plugin;
+}
+
+/** A loaded version, and whether it runs on the standby it was offered. */
+export interface LoadedVersion<T> {
+  readonly plugin: Plugin<T>;
+  readonly standby: boolean;
 }
 
 /**
  * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
  * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function loadResolved<T = Record<string, any>>(
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
+export async function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
-): Promise<Plugin<T>> {
+): Promise<LoadedVersion<T>> {
+  const identity = { pluginName: resolved.name, version: resolved.version };
   let path: string;
   try {
     path = specifierPath(specifier);
   } catch (error) {
-    throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, {
-      cause: error,
-      pluginName: resolved.name,
-      version: resolved.version,
-    });
+    throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { ...identity, cause: error });
   }
   // The workers boot while the module file is read and hashed: a thread takes far longer to boot.
-  let threads: readonly Thread[];
-  try {
-    threads = standby?.() ?? spawnThreads(resolved, resolved.threads);
-  } catch (error) {
-    throw new PluginLoadError(`cannot start a worker for ${path}`, {
-      cause: error,
-      pluginName: resolved.name,
-      version: resolved.version,
-    });
-  }
-  let module;
+  let threads = standby?.();
+  let onStandby = threads !== undefined;
+  threads ??= spawn(resolved, path);
+  let module: ResolvedModule;
   try {
     module = await readModule(path);
   } catch (error) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-    throw new PluginLoadError(`cannot read plugin module ${path}`, {
-      cause: error,
-      pluginName: resolved.name,
-      version: resolved.version,
-    });
+    throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   }
-  const plugin = new Plugin<T>(pluginToken, module, resolved, threads);
-  await plugin[pluginToken](resolved.readyTimeoutMs, {
+  const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
+  const message = {
     url: module.url,
     data: resolved.data,
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
-  });
-  return plugin;
+  };
+  let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+  if (!booted.ok && onStandby && booted.silentExit) {
+    // A standby can die before the host sees its exit: then it is taken, and the version fails on it
+    // without having started. Once, on fresh workers.
+    onStandby = false;
+    threads = spawn(resolved, path);
+    booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+  }
+  if (!booted.ok) throw booted.error;
+  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors), standby: onStandby };
+}
+
+/** New workers for a version; a failure to start one is a load error. */
+function spawn(resolved: ResolvedLoadOptions, path: string): Thread[] {
+  try {
+    return spawnThreads(resolved, resolved.threads);
+  } catch (error) {
+    throw new PluginLoadError(`cannot start a worker for ${path}`, {
+      pluginName: resolved.name,
+      version: resolved.version,
+      cause: error,
+    });
+  }
 }

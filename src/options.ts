@@ -1,5 +1,6 @@
 import type { ResourceLimits } from 'node:worker_threads';
-import { PluginOptionRangeError, PluginOptionTypeError } from './errors.js';
+import { PluginOptionRangeError } from './shared/errors.js';
+import { count, duration, knownKeys, limit, optionalString, plainObject, typeName, wrongType } from './validate.js';
 
 /** Options of `loadPlugin()`. */
 export interface LoadOptions {
@@ -117,62 +118,12 @@ export const DEFAULTS = Object.freeze({
   threads: 1,
 });
 
-/** `setTimeout` cannot wait longer than this; larger finite values are clamped by us, not by Node. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** How an option's bad value is named in an error message. */
-export function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'symbol') return `symbol ${value.description ?? ''}`;
-  if (typeof value === 'object') return 'an object';
-  const primitive = value as string | number | boolean | bigint | undefined;
-  return `${typeof value} ${String(primitive)}`;
-}
-
-/** A duration: a non-negative number, `Infinity` allowed where `infinite` is true. */
-export function duration(option: string, value: unknown, fallback: number, infinite = true): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new PluginOptionTypeError(option, `expected a number of milliseconds, got ${typeName(value)}`);
-  }
-  if (value < 0 || (!infinite && !Number.isFinite(value))) {
-    throw new PluginOptionRangeError(
-      option,
-      `expected ${infinite ? 'a non-negative number or Infinity' : 'a finite non-negative number'}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-/** The delay to hand to `setTimeout`, or undefined for no timer at all. */
-export function timerDelay(ms: number): number | undefined {
-  return Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
-}
-
-function optionalString(option: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new PluginOptionTypeError(option, `expected a non-empty string, got ${typeName(value)}`);
-  }
-  return value;
-}
-
-function plainObject(option: string, value: unknown): Record<string, unknown> | undefined {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new PluginOptionTypeError(option, `expected an object, got ${typeName(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-const RESOURCE_LIMIT_KEYS = [
+const RESOURCE_LIMIT_KEYS: ReadonlySet<string> = new Set([
   'maxOldGenerationSizeMb',
   'maxYoungGenerationSizeMb',
   'codeRangeSizeMb',
   'stackSizeMb',
-] as const;
+]);
 
 export interface ResolvedLoadOptions {
   readonly data: unknown;
@@ -188,7 +139,7 @@ export interface ResolvedLoadOptions {
   readonly threads: number;
 }
 
-const LOAD_KEYS = new Set([
+const LOAD_KEYS: ReadonlySet<string> = new Set([
   'data',
   'version',
   'name',
@@ -202,25 +153,6 @@ const LOAD_KEYS = new Set([
   'threads',
 ]);
 
-/** A positive size, or undefined (Infinity also means no limit). */
-function size(option: string, value: unknown): number | undefined {
-  if (value === undefined || value === Infinity) return undefined;
-  if (typeof value !== 'number' || Number.isNaN(value))
-    throw new PluginOptionTypeError(option, `expected a number, got ${typeName(value)}`);
-  if (!(value > 0)) throw new PluginOptionRangeError(option, `expected a positive number, got ${value}`);
-  return value;
-}
-
-function threadCount(option: string, value: unknown): number {
-  if (value === undefined) return DEFAULTS.threads;
-  if (typeof value !== 'number' || Number.isNaN(value))
-    throw new PluginOptionTypeError(option, `expected an integer, got ${typeName(value)}`);
-  if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
-    throw new PluginOptionRangeError(option, `expected an integer from 1 to ${MAX_THREADS}, got ${value}`);
-  }
-  return value;
-}
-
 /** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
 export function resolveLoadOptions(
   options: unknown,
@@ -228,16 +160,11 @@ export function resolveLoadOptions(
   prefix = 'options',
 ): ResolvedLoadOptions {
   const o = plainObject(prefix, options) ?? {};
-  for (const key of Object.keys(o)) {
-    if (!LOAD_KEYS.has(key) && !extraKeys?.has(key))
-      throw new PluginOptionTypeError(`${prefix}.${key}`, 'unknown option');
-  }
+  knownKeys(prefix, o, extraKeys ? new Set([...LOAD_KEYS, ...extraKeys]) : LOAD_KEYS);
   const limits = plainObject(`${prefix}.resourceLimits`, o['resourceLimits']);
   if (limits) {
+    knownKeys(`${prefix}.resourceLimits`, limits, RESOURCE_LIMIT_KEYS, 'resource limit');
     for (const key of Object.keys(limits)) {
-      if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(key)) {
-        throw new PluginOptionTypeError(`${prefix}.resourceLimits.${key}`, 'unknown resource limit');
-      }
       const value = limits[key];
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
         throw new PluginOptionRangeError(
@@ -250,14 +177,12 @@ export function resolveLoadOptions(
   const env = plainObject(`${prefix}.env`, o['env']);
   if (env) {
     for (const [key, value] of Object.entries(env)) {
-      if (value !== undefined && typeof value !== 'string') {
-        throw new PluginOptionTypeError(`${prefix}.env.${key}`, `expected a string, got ${typeName(value)}`);
-      }
+      if (value !== undefined && typeof value !== 'string') wrongType(`${prefix}.env.${key}`, 'a string', value);
     }
   }
   const execArgv = o['execArgv'];
   if (execArgv !== undefined && (!Array.isArray(execArgv) || !execArgv.every((a) => typeof a === 'string'))) {
-    throw new PluginOptionTypeError(`${prefix}.execArgv`, `expected an array of strings, got ${typeName(execArgv)}`);
+    wrongType(`${prefix}.execArgv`, 'an array of strings', execArgv);
   }
   return {
     data: o['data'],
@@ -268,27 +193,24 @@ export function resolveLoadOptions(
     resourceLimits: limits,
     env: env as Record<string, string | undefined> | undefined,
     execArgv: execArgv ?? [],
-    maxPayloadBytes: size(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
-    maxArrayBufferMb: size(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
-    threads: threadCount(`${prefix}.threads`, o['threads']),
+    maxPayloadBytes: limit(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
+    maxArrayBufferMb: limit(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
+    threads: count(`${prefix}.threads`, o['threads'], DEFAULTS.threads, 1, MAX_THREADS),
   };
 }
+
+const CALL_KEYS: ReadonlySet<string> = new Set(['timeoutMs', 'signal', 'transfer']);
+const CLOSE_KEYS: ReadonlySet<string> = new Set(['timeoutMs', 'terminateTimeoutMs']);
 
 /** Validates per-call options. */
 export function resolveCallOptions(options: unknown): CallOptions {
   const o = plainObject('callOptions', options) ?? {};
-  for (const key of Object.keys(o)) {
-    if (key !== 'timeoutMs' && key !== 'signal' && key !== 'transfer')
-      throw new PluginOptionTypeError(`callOptions.${key}`, 'unknown option');
-  }
+  knownKeys('callOptions', o, CALL_KEYS);
   const signal = o['signal'];
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new PluginOptionTypeError('callOptions.signal', `expected an AbortSignal, got ${typeName(signal)}`);
-  }
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    wrongType('callOptions.signal', 'an AbortSignal', signal);
   const transfer = o['transfer'];
-  if (transfer !== undefined && !Array.isArray(transfer)) {
-    throw new PluginOptionTypeError('callOptions.transfer', `expected an array, got ${typeName(transfer)}`);
-  }
+  if (transfer !== undefined && !Array.isArray(transfer)) wrongType('callOptions.transfer', 'an array', transfer);
   const timeoutMs = o['timeoutMs'] === undefined ? undefined : duration('callOptions.timeoutMs', o['timeoutMs'], 0);
   return {
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -300,10 +222,7 @@ export function resolveCallOptions(options: unknown): CallOptions {
 /** Validates `close()` options. */
 export function resolveCloseOptions(options: unknown): Required<CloseOptions> {
   const o = plainObject('closeOptions', options) ?? {};
-  for (const key of Object.keys(o)) {
-    if (key !== 'timeoutMs' && key !== 'terminateTimeoutMs')
-      throw new PluginOptionTypeError(`closeOptions.${key}`, 'unknown option');
-  }
+  knownKeys('closeOptions', o, CLOSE_KEYS);
   return {
     timeoutMs: duration('closeOptions.timeoutMs', o['timeoutMs'], DEFAULTS.closeTimeoutMs),
     terminateTimeoutMs: duration(

@@ -1,6 +1,7 @@
 /**
- * One plugin version: its workers (one per thread, see thread.ts for the wire to each), the calls in
- * flight on all of them, and one state machine.
+ * One plugin version: its workers (one per thread, see thread.ts for the wire to each) and one state
+ * machine. The call path is dispatch.ts, the close path close.ts, the errors version-errors.ts; a
+ * Plugin is made from workers that booted (boot.ts), so it starts `ready`.
  *
  *   loading ─▶ ready ─▶ closing ─▶ closed
  *      │         │         │
@@ -13,74 +14,26 @@
  * worker exiting on its own crashes the version, and the version is gone when all its workers are.
  */
 import { EventEmitter } from 'node:events';
-import type { MessagePort } from 'node:worker_threads';
 import { createApi, type CallByName, type PluginApi } from './api.js';
-import { exposeCallback, isCallback } from './callbacks.js';
-import { unpack, type Pack } from './envelope.js';
-import {
-  PluginAbortedError,
-  PluginCloneError,
-  PluginClosedError,
-  PluginCrashedError,
-  PluginDestroyedError,
-  PluginLoadError,
-  PluginNoMethodError,
-  PluginNonErrorThrownError,
-  PluginOutOfMemoryError,
-  PluginPayloadTooLargeError,
-  PluginTerminatedError,
-  PluginTimeoutError,
-  type PluginErrorContext,
-} from './errors.js';
+import { closeVersion, terminateAll, type Closable, type CloseReport, type PluginState } from './close.js';
+import { Dispatch } from './dispatch.js';
 import { emitSafely } from './events.js';
-import { exceedsBytes } from './size.js';
-import { InFlight, type PendingCall } from './inflight.js';
 import {
+  DEFAULTS,
   resolveCallOptions,
   resolveCloseOptions,
-  timerDelay,
-  DEFAULTS,
   type CallOptions,
   type CloseOptions,
   type ResolvedLoadOptions,
 } from './options.js';
-import {
-  REPLY_SLOTS,
-  Tag,
-  type ErrReply,
-  type LoadFailedMessage,
-  type LoadMessage,
-  type ReadyMessage,
-  type WorkerMessage,
-} from './protocol.js';
 import type { ResolvedModule } from './resolve.js';
-import { deadline, sleep, type Deadline } from './time.js';
+import type { PluginCrashedError } from './shared/errors.js';
+import { Tag, forEachReply, type ReadyMessage, type WorkerMessage } from './shared/protocol.js';
+import { timerDelay } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
+import { arrayBufferLimit, type VersionErrors } from './version-errors.js';
 
-export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
-
-/** What `close()` resolves with. */
-export interface CloseReport {
-  readonly name: string;
-  readonly version: string;
-  /** How the version ended: closed by this close, or it crashed or was destroyed while closing (or before). */
-  readonly outcome: 'closed' | 'crashed' | 'destroyed';
-  /** True when every call in flight at close settled on its own before the deadline. */
-  readonly drained: boolean;
-  /** Calls in flight when close() was called. */
-  readonly inFlightAtClose: number;
-  /** Calls rejected `ERR_PLUGIN_TERMINATED` at the deadline. */
-  readonly terminatedCalls: number;
-  /** Calls that timed out or were aborted earlier and may still be running in the worker. */
-  readonly abandonedCalls: number;
-  /** What became of `onFree`. */
-  readonly onFree: 'absent' | 'ok' | 'threw' | 'timeout' | 'skipped';
-  /** The error `onFree` threw, when it threw. */
-  readonly onFreeError: Error | undefined;
-  /** True when every worker had exited when close() resolved; false when a terminate() was still pending (a worker blocked in a system call). */
-  readonly terminated: boolean;
-  readonly durationMs: number;
-}
+export type { CloseReport, PluginState };
 
 /** Per-version counters. */
 export interface PluginStats {
@@ -115,13 +68,8 @@ export const kInvoke = Symbol('isoplug.invoke');
 export const kHook = Symbol('isoplug.hook');
 /** @internal */
 export const kHasHook = Symbol('isoplug.hasHook');
-/**
- * @internal Set (true) on a load error when a worker exited before it said anything: it may have died
- * before the load began (a standby that was already gone), so a load on fresh workers may succeed.
- */
-export const kSilentExit = Symbol('isoplug.silentExit');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
   /** The plugin's name (`LoadOptions.name`, or the module file's base name). */
   readonly name: string;
@@ -132,94 +80,91 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   /** The typed API: one async function per exported function. Not thenable. */
   readonly api: PluginApi<T>;
 
-  #state: PluginState = 'loading';
+  #state: PluginState = 'ready';
   readonly #threads: readonly Thread[];
-  /** The default call timeout, or undefined for none. */
-  readonly #callTimer: number | undefined;
-  /** `maxPayloadBytes`, checked before a call is sent (undefined: no check). */
-  readonly #maxPayloadBytes: number | undefined;
-  readonly #inflight: InFlight;
-  readonly #methods = new Set<string>();
+  readonly #errors: VersionErrors;
+  readonly #calls: Dispatch;
+  readonly #methods: ReadonlySet<string>;
   /** The hooks a hook call may name (`Ready.hooks`). */
-  readonly #hooks = new Set<string>();
-  #dependencies: readonly string[] = [];
-  readonly #callbackPorts = new Set<MessagePort>();
-  /**
-   * Calls given up on (timeout, abort), by id, with their lane: their late replies are expected, not
-   * stray, and until one arrives its thread is still busy with it (least-busy dispatch counts it).
-   */
-  readonly #abandoned = new Map<number, number>();
-  #hasOnFree = false;
-  #nextId = 0;
-  #calls = 0;
-  #failures = 0;
-  #stray = 0;
+  readonly #hooks: ReadonlySet<string>;
+  readonly #dependencies: readonly string[];
   #crash: PluginCrashedError | undefined;
   #destroyReason: unknown;
   #closing: Promise<CloseReport> | undefined;
-  #closeDeadline: Deadline | undefined;
   /** The exit code of the first worker that exited: set once any worker of the version is gone. */
   #exitCode: number | undefined;
   readonly #exited: Promise<number>;
   #onExit!: (code: number) => void;
-  /** While booting: how many workers are ready, and where the outcome goes. */
-  #boot: { ready: number; settle: (outcome: BootOutcome) => void } | undefined;
-  /** While `onFree` runs: workers yet to answer, the first error, and where the outcome goes. */
-  #freeing: { pending: Set<Thread>; error: Pack | undefined; done: (error: Pack | undefined) => void } | undefined;
+  /** What the close path sees of this version. */
+  readonly #closable: Closable;
 
-  /** @internal Use `loadPlugin()`. `threads`: the spawned workers the version runs on (new, or a hot swap's standby). */
+  /**
+   * @internal Use `loadPlugin()`. `threads`: the workers the version runs on, booted (boot.ts) with the
+   * module whose `Ready` message is `ready`.
+   */
   constructor(
     token: typeof internal,
     module: ResolvedModule,
     options: ResolvedLoadOptions,
     threads: readonly Thread[],
+    ready: ReadyMessage,
+    errors: VersionErrors,
   ) {
     super();
     if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
-    this.name = options.name ?? module.name;
-    this.version = options.version ?? module.hash;
+    this.name = errors.name;
+    this.version = errors.version;
     this.url = module.url;
+    this.#errors = errors;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
-    this.#callTimer = timerDelay(options.callTimeoutMs);
-    this.#maxPayloadBytes = options.maxPayloadBytes;
-    this.#inflight = new InFlight({
-      busy: () => this.#ref(true),
-      idle: () => this.#ref(this.#state === 'loading' || this.#state === 'closing'),
-      abort: (call) => {
-        this.#abandon(call);
-        call.reject(
-          new PluginAbortedError(`${call.method}() aborted`, this.#context(call.method, call.signal?.reason)),
-        );
-      },
-      expire: (call) => {
-        this.#abandon(call);
-        call.reject(this.#timeoutError(call.method, this.#callTimer!));
-      },
-    });
-    this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
+    this.#methods = new Set(ready.methods);
+    this.#hooks = new Set(ready.hooks);
+    this.#dependencies = Object.freeze([...ready.dependencies]);
     this.#threads = threads;
-    this.#threads.forEach((thread, lane) => {
-      thread.attach(this.#owner, lane);
-      thread.ref(true);
+    this.#calls = new Dispatch(threads, errors, {
+      callTimer: timerDelay(options.callTimeoutMs),
+      maxPayloadBytes: options.maxPayloadBytes,
+      busy: (busy) => this.#ref(busy || this.#state === 'closing'),
     });
+    this.#closable = {
+      threads,
+      calls: this.#calls,
+      errors,
+      hasOnFree: ready.free,
+      state: () => this.#state,
+      setState: (next) => this.#setState(next),
+      ref: (on) => this.#ref(on),
+      anyExited: () => this.#exitCode !== undefined,
+      crash: () => this.#crash,
+      closeDeadline: undefined,
+      freeing: undefined,
+    };
+    this.api = createApi<T>(this.#methods, (method, args) => this.#invoke(method, args, undefined));
+    // Idle: the workers do not hold the process. A worker that exited since its boot is a crash now.
+    this.#ref(false);
+    threads.forEach((thread, lane) => thread.attach(this.#owner, lane));
   }
 
-  /** `loading`, `ready`, `closing`, `closed`, `crashed` or `destroyed`. */
+  /** `ready`, `closing`, `closed`, `crashed` or `destroyed` (`loading` while `loadPlugin()` runs, before a handle exists). */
   get state(): PluginState {
     return this.#state;
   }
 
   /** Calls in flight now, on every thread (the wait-group `close()` drains). */
   get inFlight(): number {
-    return this.#inflight.size;
+    return this.#calls.inFlight;
   }
 
   get stats(): PluginStats {
-    let stray = this.#stray;
+    let stray = this.#calls.stray;
     for (const thread of this.#threads) stray += thread.stray;
-    return { calls: this.#calls, inFlight: this.#inflight.size, failures: this.#failures, strayMessages: stray };
+    return {
+      calls: this.#calls.calls,
+      inFlight: this.#calls.inFlight,
+      failures: this.#calls.failures,
+      strayMessages: stray,
+    };
   }
-
   /** The names callable on this version. */
   get methods(): readonly string[] {
     return [...this.#methods];
@@ -281,259 +226,47 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     return this.#invoke(name, args, options, true);
   }
 
-  #context(method?: string, cause?: unknown): PluginErrorContext {
-    return { pluginName: this.name, version: this.version, method, cause };
-  }
-
   /** The error for a call refused in the current state. */
   #refusal(method: string): Error {
     switch (this.#state) {
       case 'crashed':
-        return new PluginCrashedError(`plugin ${this.name}@${this.version} crashed; ${method}() refused`, {
-          ...this.#context(method, this.#crash),
-          exitCode: this.#exitCode,
-          state: 'crashed',
-        });
+        return this.#errors.crashedRefusal(method, this.#crash, this.#exitCode);
       case 'destroyed':
-        return new PluginDestroyedError(
-          `plugin ${this.name}@${this.version} was destroyed; ${method}() refused`,
-          this.#context(method, this.#destroyReason),
-        );
+        return this.#errors.destroyedRefusal(method, this.#destroyReason);
       default:
-        return new PluginClosedError(
-          `plugin ${this.name}@${this.version} is ${this.#state}; ${method}() refused`,
-          this.#context(method),
-        );
+        return this.#errors.closed(method, this.#state);
     }
   }
 
   #invoke(method: string, args: unknown[], options: CallOptions | undefined, hook = false): Promise<unknown> {
     if (this.#state !== 'ready') return Promise.reject(this.#refusal(String(method)));
     if (typeof method !== 'string' || !(hook ? this.#hooks : this.#methods).has(method)) {
-      return Promise.reject(
-        new PluginNoMethodError(
-          `plugin ${this.name}@${this.version} has no method ${String(method)}`,
-          this.#context(String(method)),
-        ),
-      );
+      return Promise.reject(this.#errors.noMethod(String(method)));
     }
-    const signal = options?.signal;
-    if (signal?.aborted) {
-      return Promise.reject(
-        new PluginAbortedError(`${method}() aborted before it started`, this.#context(method, signal.reason)),
-      );
-    }
-    if (this.#maxPayloadBytes !== undefined) {
-      const refused = this.#checkPayload(method, args, this.#maxPayloadBytes);
-      if (refused) return Promise.reject(refused);
-    }
-    const id = ++this.#nextId;
-    let slots: number[] | undefined;
-    let transfer: unknown[] | undefined = options?.transfer ? [...options.transfer] : undefined;
-    for (let i = 0; i < args.length; i++) {
-      const arg = args[i];
-      if (isCallback(arg)) {
-        const port = exposeCallback(arg, this.#callbackPorts);
-        args[i] = port;
-        (slots ??= []).push(i);
-        (transfer ??= []).push(port);
-      }
-    }
-    this.#calls++;
-    // The least busy thread (ties: the first). One thread: no choice to make.
-    const threads = this.#threads;
-    const thread = threads.length === 1 ? threads[0]! : threads[this.#inflight.leastBusy(threads.length)]!;
-    // A call with a transfer list travels alone, after the calls queued before it.
-    if (transfer !== undefined) thread.flush();
-    // Nothing is posted while calls are queued without flushing them first (Thread.send), so this
-    // call travels in the next message: the queued batch, or its own.
-    const seq = thread.nextSeq;
-    const timeoutMs = options?.timeoutMs;
-    const promise = new Promise((resolve, reject) => {
-      const call: PendingCall = {
-        id,
-        method,
-        lane: thread.lane,
-        seq,
-        resolve,
-        reject: (error) => {
-          this.#failures++;
-          reject(error);
-        },
-        expiresAt:
-          timeoutMs === undefined && this.#callTimer !== undefined ? performance.now() + this.#callTimer : undefined,
-        timer: undefined,
-        signal,
-      };
-      this.#inflight.add(call);
-      const delay = timeoutMs === undefined ? undefined : timerDelay(timeoutMs);
-      if (delay !== undefined) {
-        call.timer = setTimeout(() => this.#giveUp(id, this.#timeoutError(method, delay)), delay);
-        call.timer.unref();
-      }
-    });
-    const h = hook ? 1 : undefined;
-    // Calls made in the same tick travel in one message.
-    if (transfer === undefined) thread.enqueue(id, method, args, slots, h);
-    else thread.sendCall([0, id, method, args, slots, h], transfer);
-    return promise;
+    return this.#calls.invoke(method, args, options, hook);
   }
 
   /** What the threads report (see ThreadOwner). */
   readonly #owner: ThreadOwner = {
     message: (thread, message) => this.#handleMessage(thread, message),
-    lost: (thread, s) => this.#lostCalls(thread, s),
-    unsendable: (_thread, message, error) => {
-      const [, id, method, args, slots] = message as [number, number, string, unknown[], number[] | undefined];
-      if (slots) for (const slot of slots) (args[slot] as MessagePort).close();
-      this.#inflight.take(id)?.reject(
-        new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
-          ...this.#context(method, error),
-          direction: 'argument',
-        }),
-      );
-    },
-    resent: (_thread, id, seq) => {
-      const call = this.#inflight.get(id);
-      if (call !== undefined) call.seq = seq;
-    },
+    lost: (thread, s) => this.#calls.lost(thread, s),
+    unsendable: (_thread, message, error) => this.#calls.unsendable(message, error),
+    resent: (_thread, id, seq) => this.#calls.resent(id, seq),
     exit: (thread, code, error) => this.#handleExit(thread, code, error),
   };
 
-  /** The worker could not read message `s` of `thread`: the calls it carried never reached the plugin. */
-  #lostCalls(thread: Thread, s: number): void {
-    if (this.#boot) return this.#boot.settle({ t: 'lost' });
-    this.#inflight.rejectAll(
-      (call) =>
-        new PluginCloneError(`${call.method}(): the plugin could not read an argument (the message was lost)`, {
-          ...this.#context(call.method),
-          direction: 'argument',
-        }),
-      (call) => call.lane === thread.lane && call.seq === s,
-    );
-  }
-
-  #timeoutError(method: string, ms: number): PluginTimeoutError {
-    return new PluginTimeoutError(`${method}() timed out after ${ms} ms`, { ...this.#context(method), timeoutMs: ms });
-  }
-
-  #giveUp(id: number, error: Error): void {
-    const call = this.#inflight.take(id);
-    if (call === undefined) return;
-    this.#abandon(call);
-    call.reject(error);
-  }
-
-  /** The caller stopped waiting, but the worker may still be running the call. */
-  #abandon(call: PendingCall): void {
-    this.#abandoned.set(call.id, call.lane);
-    this.#inflight.occupy(call.lane, 1);
-  }
-
   #handleMessage(thread: Thread, message: WorkerMessage): void {
-    if (Array.isArray(message)) {
-      for (let i = 0; i < message.length; i += REPLY_SLOTS)
-        this.#settle(message[i], message[i + 1] as number, message[i + 2]);
-      return;
-    }
+    if (Array.isArray(message)) return forEachReply(message, this.#calls.settle);
     switch (message.t) {
-      case Tag.Ready:
-      case Tag.LoadFailed:
-        if (this.#boot) this.#booted(message);
-        else thread.stray++;
-        return;
       case Tag.Freed:
-        if (this.#freeing?.pending.delete(thread)) this.#freed(message.error);
-        else thread.stray++;
+        if (!this.#closable.freeing?.answered(thread, message.error)) thread.stray++;
         return;
       case Tag.OverLimit:
-        return this.#overLimit(thread, message.bytes, message.limit);
+        // The ArrayBuffer guard (F7): the worker's isolate is over `maxArrayBufferMb`; it ends as out of memory.
+        return thread.fail(arrayBufferLimit(message.bytes, message.limit));
       default:
         thread.stray++;
     }
-  }
-
-  /** One reply (protocol.ts: `Replies`): `value` is the result for `Tag.Ok`, an `ErrReply` for `Tag.Err`. */
-  #settle(tag: unknown, id: number, value: unknown): void {
-    const call = this.#inflight.take(id);
-    if (call === undefined) return this.#unknownReply(id);
-    if (tag === Tag.Ok) return call.resolve(value);
-    const reply = value as ErrReply;
-    const method = call.method;
-    if (reply.tooLarge) {
-      return call.reject(
-        new PluginPayloadTooLargeError(`${method}(): the result is larger than maxPayloadBytes`, {
-          ...this.#context(method),
-          direction: 'result',
-          limitBytes: this.#maxPayloadBytes,
-        }),
-      );
-    }
-    call.reject(
-      reply.clone
-        ? new PluginCloneError(`${method}(): the result cannot be sent to the host`, {
-            ...this.#context(method, this.#remoteError(reply.e, method)),
-            direction: 'result',
-          })
-        : this.#remoteError(reply.e, method),
-    );
-  }
-
-  /** The size guard (F11): an error when the arguments would serialize to more than `limit` bytes. */
-  #checkPayload(method: string, args: unknown[], limit: number): Error | undefined {
-    try {
-      if (!exceedsBytes(args, limit)) return undefined;
-    } catch (error) {
-      return new PluginCloneError(`${method}(): an argument cannot be sent to the plugin`, {
-        ...this.#context(method, error),
-        direction: 'argument',
-      });
-    }
-    return new PluginPayloadTooLargeError(`${method}(): the arguments are larger than maxPayloadBytes (${limit})`, {
-      ...this.#context(method),
-      direction: 'argument',
-      limitBytes: limit,
-    });
-  }
-
-  /** The ArrayBuffer guard (F7): a worker reported its isolate over `maxArrayBufferMb`; end it as out of memory (a crash). */
-  #overLimit(thread: Thread, bytes: number, limit: number): void {
-    thread.fail(
-      Object.assign(
-        new RangeError(`the worker holds ${bytes} bytes of ArrayBuffers, over maxArrayBufferMb (${limit} bytes)`),
-        {
-          code: 'ERR_PLUGIN_ARRAYBUFFER_LIMIT',
-          bytes,
-          limit,
-        },
-      ),
-    );
-  }
-
-  #unknownReply(id: number): void {
-    const lane = this.#abandoned.get(id);
-    if (lane === undefined) return void this.#stray++;
-    this.#abandoned.delete(id);
-    this.#inflight.occupy(lane, -1);
-  }
-
-  /** Rebuilds what plugin code threw, tagged with where it came from. */
-  #remoteError(p: Pack, method: string | undefined): Error {
-    const error = unpack(
-      p,
-      (value) =>
-        new PluginNonErrorThrownError(`${method ?? 'plugin'} threw a non-Error value: ${value.text}`, {
-          ...this.#context(method),
-          value: value.value,
-        }),
-    );
-    if (!(error instanceof PluginNonErrorThrownError)) {
-      Object.defineProperty(error, 'plugin', {
-        value: { name: this.name, version: this.version, method },
-        configurable: true,
-      });
-    }
-    return error;
   }
 
   #ref(on: boolean): void {
@@ -554,112 +287,19 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   #handleExit(thread: Thread, code: number, cause: unknown): void {
     this.#exitCode ??= code;
     const state = this.#state;
-    if (state === 'loading') {
-      this.#boot?.settle({ t: 'exit', cause, silent: !thread.heard });
-    } else if ((state === 'ready' || state === 'closing') && !thread.terminating) {
-      const causeCode = (cause as { code?: unknown } | undefined)?.code;
-      const oom = causeCode === 'ERR_WORKER_OUT_OF_MEMORY' || causeCode === 'ERR_PLUGIN_ARRAYBUFFER_LIMIT';
-      const make = (method: string | undefined) => {
-        const message = `plugin ${this.name}@${this.version} ${oom ? 'ran out of memory' : `exited with code ${code}`} during ${state} state${method ? ` while running ${method}()` : ''}`;
-        const context = { ...this.#context(method, cause), exitCode: code, state };
-        return oom ? new PluginOutOfMemoryError(message, context) : new PluginCrashedError(message, context);
-      };
-      this.#crash = make(undefined);
+    if ((state === 'ready' || state === 'closing') && !thread.terminating) {
+      this.#crash = this.#errors.crashed(code, state, cause);
       this.#setState('crashed');
-      this.#inflight.rejectAll((call) => make(call.method));
+      this.#calls.rejectAll((call) => this.#errors.crashed(code, state, cause, call.method));
       for (const other of this.#threads) if (other !== thread) void other.terminate(DEFAULTS.terminateTimeoutMs);
       emitSafely(this, 'crash', this.#crash);
     }
-    this.#inflight.rejectAll(
-      (call) =>
-        new PluginTerminatedError(
-          `${call.method}() was running when plugin ${this.name}@${this.version} ended`,
-          this.#context(call.method),
-        ),
-      (call) => call.lane === thread.lane,
-    );
-    if (this.#freeing?.pending.delete(thread)) this.#freed(undefined);
-    for (const [id, lane] of this.#abandoned) {
-      if (lane !== thread.lane) continue;
-      this.#abandoned.delete(id);
-      this.#inflight.occupy(lane, -1);
-    }
+    this.#calls.threadExited(thread);
+    this.#closable.freeing?.answered(thread, undefined);
     if (!this.#threads.every((other) => other.gone)) return;
-    this.#inflight.stop();
-    for (const port of this.#callbackPorts) port.close();
-    this.#callbackPorts.clear();
+    this.#calls.end();
     this.#onExit(this.#exitCode);
     emitSafely(this, 'exit', this.#exitCode);
-  }
-
-  /** Terminates every worker and waits for their exits, at most `ms`. True when all exited. */
-  async #terminate(ms: number): Promise<boolean> {
-    const exits = await Promise.all(this.#threads.map((thread) => thread.terminate(ms)));
-    return exits.every(Boolean);
-  }
-
-  /** @internal Boots the workers: resolves when all are ready, rejects `ERR_PLUGIN_LOAD` with every worker gone. */
-  async [internal](readyTimeoutMs: number, module: Omit<LoadMessage, 't' | 'k'>): Promise<void> {
-    const timer = sleep(readyTimeoutMs);
-    const outcome = new Promise<BootOutcome>((resolve) => {
-      this.#boot = { ready: 0, settle: resolve };
-      void timer.promise.then(() => resolve({ t: 'timeout' }));
-    });
-    for (const thread of this.#threads) {
-      try {
-        thread.load(module);
-      } catch (error) {
-        this.#boot!.settle({ t: 'unsendable', cause: error });
-        break;
-      }
-    }
-    const result = await outcome;
-    timer.cancel();
-    this.#boot = undefined;
-    if (result.t === Tag.Ready) {
-      for (const method of result.methods) this.#methods.add(method);
-      for (const name of result.hooks) this.#hooks.add(name);
-      this.#dependencies = Object.freeze([...result.dependencies]);
-      this.#hasOnFree = result.free;
-      this.#setState('ready');
-      this.#ref(false);
-      return;
-    }
-    let cause: unknown;
-    if (result.t === Tag.LoadFailed) cause = this.#remoteError(result.error, result.stage);
-    else if (result.t === 'timeout')
-      cause = new PluginTimeoutError(`not ready within ${readyTimeoutMs} ms`, {
-        ...this.#context(),
-        timeoutMs: readyTimeoutMs,
-      });
-    else if (result.t === 'unsendable' || result.t === 'lost') {
-      cause = new PluginCloneError('options.data cannot be sent to the plugin', {
-        ...this.#context(undefined, result.t === 'unsendable' ? result.cause : undefined),
-        direction: 'argument',
-      });
-    } else
-      cause =
-        result.cause ??
-        new PluginCrashedError(`the worker exited with code ${this.#exitCode} while loading`, {
-          ...this.#context(),
-          exitCode: this.#exitCode,
-          state: 'loading',
-        });
-    this.#state = 'closed';
-    await this.#terminate(DEFAULTS.terminateTimeoutMs);
-    const stage = result.t === Tag.LoadFailed ? ` (${result.stage})` : '';
-    const error = new PluginLoadError(
-      `cannot load plugin ${this.name} from ${this.url}${stage}`,
-      this.#context(undefined, cause),
-    );
-    if (result.t === 'exit' && result.silent) Object.defineProperty(error, kSilentExit, { value: true });
-    throw error;
-  }
-
-  /** A worker answered the Load message: the version is ready once every worker is. */
-  #booted(message: ReadyMessage | LoadFailedMessage): void {
-    const boot = this.#boot!;
-    if (message.t === Tag.LoadFailed || ++boot.ready === this.#threads.length) boot.settle(message);
   }
 
   /**
@@ -677,14 +317,21 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       return this.#closing ?? Promise.reject(error);
     }
     if (this.#closing) {
-      if (options?.timeoutMs !== undefined) this.#closeDeadline?.shorten(resolved.timeoutMs);
+      if (options?.timeoutMs !== undefined) this.#closable.closeDeadline?.shorten(resolved.timeoutMs);
       return this.#closing;
     }
-    // Assigned before #runClose emits anything: a 'state' listener that calls close() gets this promise.
+    // Assigned before the close path emits anything: a 'state' listener that calls close() gets this promise.
     let run!: (report: Promise<CloseReport>) => void;
     this.#closing = new Promise<CloseReport>((resolve) => (run = resolve));
     run(this.#runClose(resolved));
     return this.#closing;
+  }
+
+  async #runClose({ timeoutMs, terminateTimeoutMs }: Required<CloseOptions>): Promise<CloseReport> {
+    const ended = await closeVersion(this.#closable, timeoutMs, terminateTimeoutMs);
+    const report: CloseReport = { name: this.name, version: this.version, ...ended };
+    emitSafely(this, 'close', report);
+    return report;
   }
 
   /**
@@ -694,89 +341,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   softClose(
     options?: CloseOptions,
   ): { closed: true; report: Promise<CloseReport> } | { closed: false; inFlight: number } {
-    const inFlight = this.#inflight.size;
+    const inFlight = this.#calls.inFlight;
     if (inFlight > 0 && this.#state === 'ready') return { closed: false, inFlight };
     return { closed: true, report: this.close(options) };
-  }
-
-  async #runClose({ timeoutMs, terminateTimeoutMs }: Required<CloseOptions>): Promise<CloseReport> {
-    const started = performance.now();
-    const inFlightAtClose = this.#inflight.size;
-    let drained = false;
-    let terminatedCalls = 0;
-    let onFree: CloseReport['onFree'] = 'skipped';
-    let onFreeError: Error | undefined;
-    const abandonedCalls = this.#abandoned.size;
-    if (this.#state === 'ready') {
-      this.#setState('closing');
-      this.#ref(true);
-      const limit = deadline(timeoutMs);
-      this.#closeDeadline = limit;
-      drained = await limit.race(
-        this.#inflight.whenIdle().then(() => true),
-        false,
-      );
-      // Calls rejected because a worker crashed or the version was destroyed did not settle on their own.
-      if (this.state !== 'closing') drained = false;
-      // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
-      if (this.state === 'closing') {
-        if (drained && this.#exitCode === undefined) {
-          [onFree, onFreeError] = await this.#runOnFree(limit);
-        }
-        terminatedCalls = this.#inflight.rejectAll(
-          (call) =>
-            new PluginTerminatedError(
-              `${call.method}() was still running at the close deadline (${timeoutMs} ms)`,
-              this.#context(call.method),
-            ),
-        );
-      }
-      limit.cancel();
-    }
-    const outcome = this.#state === 'crashed' || this.#state === 'destroyed' ? this.#state : 'closed';
-    const terminated = await this.#terminate(terminateTimeoutMs);
-    if (outcome === 'closed') this.#setState('closed');
-    const report: CloseReport = {
-      name: this.name,
-      version: this.version,
-      outcome,
-      drained: drained && terminatedCalls === 0,
-      inFlightAtClose,
-      terminatedCalls,
-      abandonedCalls,
-      onFree,
-      onFreeError,
-      terminated,
-      durationMs: performance.now() - started,
-    };
-    emitSafely(this, 'close', report);
-    return report;
-  }
-
-  /** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */
-  async #runOnFree(limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
-    if (!this.#hasOnFree) return ['absent', undefined];
-    const freed = new Promise<Pack | undefined>(
-      (done) => (this.#freeing = { pending: new Set(this.#threads), error: undefined, done }),
-    );
-    for (const thread of this.#threads) if (!thread.gone) thread.send({ t: Tag.Free, k: 0 });
-    const result = await limit.race(
-      freed.then((error) => ({ error })),
-      undefined,
-    );
-    this.#freeing = undefined;
-    if (result === undefined) return ['timeout', undefined];
-    // A worker died or the version was destroyed while onFree ran: it did not finish.
-    if (this.state === 'crashed') return ['threw', this.#crash];
-    if (this.state === 'destroyed') return ['skipped', undefined];
-    return result.error === undefined ? ['ok', undefined] : ['threw', this.#remoteError(result.error, 'onFree')];
-  }
-
-  /** A worker's `onFree` finished (or the worker is gone): done once every worker has answered. */
-  #freed(error: Pack | undefined): void {
-    const freeing = this.#freeing!;
-    freeing.error ??= error;
-    if (freeing.pending.size === 0) freeing.done(freeing.error);
   }
 
   /**
@@ -787,15 +354,9 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     if (this.#state === 'ready' || this.#state === 'closing') {
       this.#destroyReason = reason;
       this.#setState('destroyed');
-      this.#inflight.rejectAll(
-        (call) =>
-          new PluginDestroyedError(
-            `${call.method}() ended: plugin ${this.name}@${this.version} was destroyed`,
-            this.#context(call.method, reason),
-          ),
-      );
+      this.#calls.rejectAll((call) => this.#errors.destroyed(call.method, reason));
     }
-    await this.#terminate(DEFAULTS.terminateTimeoutMs);
+    await terminateAll(this.#threads, DEFAULTS.terminateTimeoutMs);
   }
 
   /** `await using plugin = await loadPlugin(...)` closes it at the end of the scope. */
@@ -803,14 +364,5 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     await this.close();
   }
 }
-
-/** What ended a boot: every worker ready, one failed, exited, timed out, or the Load message could not travel. */
-type BootOutcome =
-  | ReadyMessage
-  | LoadFailedMessage
-  | { t: 'exit'; cause: unknown; silent: boolean }
-  | { t: 'timeout' }
-  | { t: 'unsendable'; cause: unknown }
-  | { t: 'lost' };
 
 export { internal as pluginToken };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PluginOptionTypeError } from './errors.js';
+import { PluginOptionTypeError } from './shared/errors.js';
 
 /** A plugin module on disk, read once: its location, its content hash, and its default name. */
 export interface ResolvedModule {

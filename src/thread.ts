@@ -1,21 +1,27 @@
 /**
  * One worker of a plugin version and the wire to it: the private port, the calls queued this tick,
  * the message counts that name a lost message (protocol.ts), ref/unref, terminate. A Thread knows
- * nothing of calls' promises or of the version's state: what arrives goes to its owner (the Plugin).
+ * nothing of calls' promises or of the version's state: what arrives goes to its owner (a Boot while
+ * the module loads, then the Plugin).
  *
  * A Thread can be spawned before it has a module (a hot swap's standby): the runtime boots and waits
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
  */
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import {
-  CALL_SLOTS,
   Tag,
+  callCount,
+  callMessage,
+  forEachCall,
+  pushCall,
+  stampAck,
   type BootData,
   type Calls,
+  type HookFlag,
   type HostMessage,
   type LoadMessage,
   type WorkerMessage,
-} from './protocol.js';
+} from './shared/protocol.js';
 import { sleep } from './time.js';
 import { DEFAULTS } from './options.js';
 import { workerUrl } from './worker-url.js';
@@ -52,24 +58,6 @@ const detached: ThreadOwner = {
   resent: () => {},
   exit: () => {},
 };
-
-/** True when two spawn options would make the same worker. */
-export function sameSpawn(a: SpawnOptions, b: SpawnOptions): boolean {
-  return (
-    json(a.resourceLimits) === json(b.resourceLimits) &&
-    json(a.env) === json(b.env) &&
-    json(a.execArgv) === json(b.execArgv)
-  );
-}
-
-function json(value: unknown): string {
-  return value === undefined
-    ? ''
-    : JSON.stringify(
-        value,
-        value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).sort() : undefined,
-      );
-}
 
 export class Thread {
   /** Index of this thread in its version (0 for the first). */
@@ -145,10 +133,11 @@ export class Thread {
     return this.#terminating;
   }
 
-  /** Hands the thread to a version; from now on its events go there. */
+  /** Hands the thread to a boot or a version; from now on its events go there (an exit already seen, too). */
   attach(owner: ThreadOwner, lane: number): void {
     this.#owner = owner;
     this.lane = lane;
+    if (this.#exitCode !== undefined) owner.exit(this, this.#exitCode, this.#error);
   }
 
   /** Starts the module's import in the worker. Throws what postMessage throws (`data` not cloneable). */
@@ -162,29 +151,28 @@ export class Thread {
   }
 
   /** Queues a call for this tick's batch (protocol.ts: `Calls`): calls made in the same tick travel in one message. */
-  enqueue(id: number, method: string, args: unknown[], slots: number[] | undefined, hook: 1 | undefined): void {
-    const outbox = this.#outbox;
-    outbox.push(id, method, args, slots, hook);
-    if (outbox.length === 1 + CALL_SLOTS) void settled.then(this.flush);
+  enqueue(id: number, method: string, args: unknown[], slots: number[] | undefined, hook: HookFlag): void {
+    if (pushCall(this.#outbox, id, method, args, slots, hook) === 1) void settled.then(this.flush);
   }
 
   /** Sends the calls queued this tick: one message for all of them. */
   readonly flush = (): void => {
     const batch = this.#outbox;
-    if (batch.length === 1) return;
+    const calls = callCount(batch);
+    if (calls === 0) return;
     this.#outbox = [0];
     // The worker is gone: the owner already rejected these calls.
     if (this.#exitCode !== undefined) return;
-    if (batch.length === 1 + CALL_SLOTS) return void this.sendCall(batch, undefined);
+    if (calls === 1) return void this.sendCall(batch, undefined);
     try {
       this.send(batch);
     } catch {
       // One of them cannot be cloned: send them one by one so only that call fails. Each then
       // travels in its own message, not in the batch's.
-      for (let i = 1; i < batch.length; i += CALL_SLOTS) {
-        const seq = this.sendCall([0, ...batch.slice(i, i + CALL_SLOTS)], undefined);
-        if (seq !== undefined) this.#owner.resent(this, batch[i] as number, seq);
-      }
+      forEachCall(batch, (id, method, args, slots, hook) => {
+        const seq = this.sendCall(callMessage(id, method, args, slots, hook), undefined);
+        if (seq !== undefined) this.#owner.resent(this, id, seq);
+      });
     }
   };
 
@@ -194,9 +182,8 @@ export class Thread {
    * sequence number; throws what postMessage throws (then nothing was sent or counted).
    */
   send(message: HostMessage, transfer?: readonly unknown[]): number {
-    if (this.#outbox.length > 1) this.flush();
-    if (isArray(message)) message[0] = this.#received;
-    else message.k = this.#received;
+    if (callCount(this.#outbox) > 0) this.flush();
+    stampAck(message, this.#received);
     this.#port.postMessage(message, transfer as MessagePort[] | undefined);
     return ++this.#sent;
   }

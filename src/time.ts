@@ -1,4 +1,10 @@
-import { timerDelay } from './options.js';
+/** `setTimeout` cannot wait longer than this; larger finite values are clamped by us, not by Node. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The delay to hand to `setTimeout`, or undefined for no timer at all. */
+export function timerDelay(ms: number): number | undefined {
+  return Number.isFinite(ms) ? Math.min(ms, MAX_TIMER_MS) : undefined;
+}
 
 /** A cancellable, unref'd sleep. `Infinity` never fires. */
 export function sleep(ms: number): { promise: Promise<void>; cancel: () => void } {

@@ -6,7 +6,7 @@ import { Volume, createFsFromVolume } from 'memfs';
 import { PluginManager, type ManagerFs } from '../src/index.js';
 import { diffScan, scanPlugins } from '../src/manager/scan.js';
 import { serveVault, serviceTable } from '../src/manager/vault.js';
-import type { WireReply } from '../src/manager/wire.js';
+import type { WireReply } from '../src/shared/peer-wire.js';
 import { caught, fixture, tempDir } from './helpers.js';
 import { atomicSave, install, until } from './manager-helpers.js';
 

@@ -10,16 +10,22 @@ import { AsyncResource } from 'node:async_hooks';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
-import { pack } from '../src/envelope.js';
-import { exceedsBytes } from '../src/size.js';
-import type { InitDescriptor } from '../src/manager/wire.js';
-import { buildContext, readDependencies, servePeer } from './context.js';
+import { pack } from '../src/shared/envelope.js';
+import { exceedsBytes } from '../src/shared/size.js';
+import type { InitDescriptor } from '../src/shared/peer-wire.js';
+import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
-  CALL_SLOTS,
   HOOK_SERVE,
-  REPLY_SLOTS,
-  RESERVED_EXPORTS,
   Tag,
+  ackOf,
+  forEachCall,
+  forEachReply,
+  pushReply,
+  replyCount,
+  replyMessage,
+  type HookFlag,
+  type ReplyTag,
   type BootData,
   type Calls,
   type ErrReply,
@@ -27,7 +33,7 @@ import {
   type LoadMessage,
   type Replies,
   type WorkerMessage,
-} from '../src/protocol.js';
+} from '../src/shared/protocol.js';
 
 const boot = workerData as BootData;
 const port = boot.port!;
@@ -44,7 +50,6 @@ const callScope = new AsyncResource('isoplug.call');
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
-const ownKeys = Reflect.ownKeys;
 const isArray = Array.isArray;
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the map as `this`
 const mapGet = Map.prototype.get;
@@ -62,11 +67,6 @@ async function later(fn: () => void): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/await-thenable -- the engine's own microtask, see above
   await undefined;
   fn();
-}
-
-/** `message[from, from + REPLY_SLOTS)` as one reply, without Array.prototype methods a plugin may have replaced. */
-function replyAt(message: Replies, from: number): Replies {
-  return [message[from], message[from + 1], message[from + 2]];
 }
 
 /** Messages posted to the host on the private port; the n-th is message n (see protocol.ts: lost messages). */
@@ -119,14 +119,10 @@ function fail(id: number, error: unknown): void {
   reply(Tag.Err, id, { e: pack(error), clone: false } satisfies ErrReply);
 }
 
-function reply(tag: typeof Tag.Ok | typeof Tag.Err, id: number, value: unknown): void {
-  // Index writes, not push(): plugin code may have replaced Array.prototype methods.
-  const at = outbox.length;
-  outbox[at] = tag;
-  outbox[at + 1] = id;
-  outbox[at + 2] = value;
-  if (at === 0) enqueue(flush);
-  else if (outbox.length === REPLIES_PER_MESSAGE * REPLY_SLOTS) flush();
+function reply(tag: ReplyTag, id: number, value: unknown): void {
+  const replies = pushReply(outbox, tag, id, value);
+  if (replies === 1) enqueue(flush);
+  else if (replies === REPLIES_PER_MESSAGE) flush();
 }
 
 /** The size guard (F11) on results: an oversized result fails its call instead of being posted. */
@@ -159,10 +155,11 @@ function checkArrayBuffers(): void {
 
 function flush(): void {
   const batch = outbox;
-  if (batch.length === 0) return;
+  const replies = replyCount(batch);
+  if (replies === 0) return;
   outbox = [];
   if (maxArrayBufferBytes !== undefined) enqueue(checkArrayBuffers);
-  if (batch.length > REPLY_SLOTS) {
+  if (replies > 1) {
     try {
       kept.set(post(batch), batch);
       return;
@@ -170,15 +167,16 @@ function flush(): void {
       // A result cannot be cloned: send them one by one so only that call fails.
     }
   }
-  for (let i = 0; i < batch.length; i += REPLY_SLOTS) sendReply(replyAt(batch, i));
+  forEachReply(batch, sendReply);
 }
 
 /** Sends one reply alone, kept until the host confirms it; a result that cannot be cloned fails its call. */
-function sendReply(message: Replies): void {
+function sendReply(tag: ReplyTag, id: number, value: unknown): void {
+  const message = replyMessage(tag, id, value);
   try {
     kept.set(post(message), message);
   } catch (error) {
-    post(cloneError(message[1] as number, error));
+    post(cloneError(id, error));
   }
 }
 
@@ -187,7 +185,7 @@ function sendReply(message: Replies): void {
  * never kept, so never sent again: a loss cannot loop.
  */
 function cloneError(id: number, error: unknown): Replies {
-  return [Tag.Err, id, { e: pack(error), clone: true } satisfies ErrReply];
+  return replyMessage(Tag.Err, id, { e: pack(error), clone: true } satisfies ErrReply);
 }
 
 /**
@@ -198,16 +196,13 @@ function onLost(s: number): void {
   const lost = kept.get(s);
   if (lost === undefined) return;
   kept.delete(s);
-  if (lost.length > REPLY_SLOTS) {
-    for (let i = 0; i < lost.length; i += REPLY_SLOTS) sendReply(replyAt(lost, i));
-  } else {
-    post(
-      cloneError(
-        lost[1] as number,
-        new RangeError('the host could not read the result (too deeply nested for its stack?)'),
-      ),
-    );
-  }
+  if (replyCount(lost) > 1) forEachReply(lost, sendReply);
+  else forEachReply(lost, failLost);
+}
+
+/** A single reply the host could not read: its call fails (and the failure is never kept). */
+function failLost(_tag: ReplyTag, id: number, _value: unknown): void {
+  post(cloneError(id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
 }
 
 /** Our messages up to this one have been acknowledged. */
@@ -218,46 +213,10 @@ function acknowledge(k: number): void {
   while (acknowledged < k) kept.delete(++acknowledged);
 }
 
-type Fn = (...args: unknown[]) => unknown;
-const methods = new Map<string, Fn>();
-
-/** The module's own exported functions, minus reserved names; a CommonJS `module.exports` object counts too. */
-function collect(ns: Record<string, unknown>): void {
-  const add = (source: Record<string, unknown>) => {
-    for (const key of ownKeys(source)) {
-      if (typeof key !== 'string' || RESERVED_EXPORTS.has(key) || methods.has(key)) continue;
-      const value = source[key];
-      if (typeof value === 'function') methods.set(key, value as Fn);
-    }
-  };
-  add(ns);
-  const def = ns['default'];
-  if (def !== null && typeof def === 'object') add(def as Record<string, unknown>);
-}
-
-function hook(ns: Record<string, unknown>, name: 'onLoad' | 'onFree' | 'onInit' | 'reloadable'): Fn | undefined {
-  const own = ns[name];
-  if (typeof own === 'function') return own as Fn;
-  const def = ns['default'];
-  if (def !== null && typeof def === 'object') {
-    const fromDefault = (def as Record<string, unknown>)[name];
-    if (typeof fromDefault === 'function') return fromDefault as Fn;
-  }
-  return undefined;
-}
-
+let methods: ReadonlyMap<string, Fn> = new Map();
 let onFree: Fn | undefined;
 /** What a Call with `h` may name (protocol.ts): the PluginManager's lifecycle hooks and the runtime's own. */
 const hooks = new Map<string, Fn>();
-
-/** The hooks this module offers; `onInit` receives the ctx built from the host's descriptor. */
-function collectHooks(ns: Record<string, unknown>): void {
-  const reloadable = hook(ns, 'reloadable');
-  if (reloadable) hooks.set('reloadable', reloadable);
-  const onInit = hook(ns, 'onInit');
-  if (onInit) hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor)));
-  hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
-}
 
 let loading = false;
 
@@ -265,32 +224,33 @@ async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
-  let ns: Record<string, unknown>;
+  let ns: Namespace;
   try {
-    // Through a wrapper whose only export is the namespace: a plugin exporting `then` makes its own
-    // namespace thenable, and import() would call it.
-    const wrapper = `export * as ns from ${JSON.stringify(message.url)};`;
-    ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> }).ns;
+    ({ ns } = await importNamespace(message.url));
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
   try {
-    const onLoad = hook(ns, 'onLoad');
+    const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
   } catch (error) {
     send({ t: Tag.LoadFailed, stage: 'onLoad', error: pack(error) });
     return;
   }
-  onFree = hook(ns, 'onFree');
-  collect(ns);
-  collectHooks(ns);
+  const surface = readSurface(ns);
+  methods = surface.methods;
+  onFree = surface.onFree;
+  const { reloadable, onInit } = surface;
+  if (reloadable) hooks.set('reloadable', reloadable);
+  if (onInit) hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor)));
+  hooks.set(HOOK_SERVE, (peerPort) => servePeer(peerPort as MessagePort, methods));
   send({
     t: Tag.Ready,
     methods: [...methods.keys()],
     free: onFree !== undefined,
     hooks: [...hooks.keys()],
-    dependencies: readDependencies(ns),
+    dependencies: surface.dependencies,
   });
 }
 
@@ -336,16 +296,14 @@ async function settle(id: number, result: unknown): Promise<void> {
 
 /** The calls of one message, in order (protocol.ts: `Calls`); run in `callScope`. */
 function onCalls(message: Calls): void {
-  for (let i = 1; i < message.length; i += CALL_SLOTS) {
-    const id = message[i] as number;
-    const name = message[i + 1] as string;
-    const args = message[i + 2] as unknown[];
-    const slots = message[i + 3] as number[] | undefined;
-    const fn = apply(mapGet, message[i + 4] === 1 ? hooks : methods, [name]) as Fn | undefined;
-    // The host checks names before posting; reaching here means the lists disagree.
-    if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
-    else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
-  }
+  forEachCall(message, onCall);
+}
+
+function onCall(id: number, name: string, args: unknown[], slots: number[] | undefined, hook: HookFlag): void {
+  const fn = apply(mapGet, hook === 1 ? hooks : methods, [name]) as Fn | undefined;
+  // The host checks names before posting; reaching here means the lists disagree.
+  if (fn === undefined) fail(id, new TypeError(`no method ${name}`));
+  else call(id, fn, slots === undefined ? args : withCallbacks(args, slots));
 }
 
 /** Runs `onFree` on a later microtask (as a call would), and says when it is done; `await` for the reason `settle` gives. */
@@ -386,6 +344,6 @@ port.on('message', (message: HostMessage) => {
   received++;
   onMessage(message);
   // After onMessage: a `Lost` for message s arrives with k >= s, and needs what was kept for s.
-  acknowledge(isArray(message) ? message[0] : message.k);
+  acknowledge(ackOf(message));
 });
 port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));

@@ -1,5 +1,5 @@
 /** Dependency order of a plugin set: dependencies before dependents, names sorted within a level. */
-import { ManagerDependencyCycleError, ManagerDependencyError } from '../errors.js';
+import { ManagerDependencyCycleError, ManagerDependencyError } from '../shared/errors.js';
 
 /**
  * Topological order of `deps` (name → its dependencies). Throws `ERR_MANAGER_DEPENDENCY` for a

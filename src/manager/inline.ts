@@ -8,31 +8,27 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { buildContext, readDependencies, servePeer } from '../../workers/context.js';
-import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../errors.js';
-import { HOOK_SERVE, RESERVED_EXPORTS } from '../protocol.js';
+import { buildContext, servePeer } from '../shared/plugin-context.js';
+import {
+  importNamespace,
+  readHook,
+  readSurface,
+  type Fn,
+  type ModuleSurface,
+  type Namespace,
+} from '../shared/module-surface.js';
+import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../shared/errors.js';
+import { HOOK_SERVE } from '../shared/protocol.js';
 import { deadline } from '../time.js';
-import type { InitDescriptor } from './wire.js';
+import type { InitDescriptor } from '../shared/peer-wire.js';
 import type { ManagedVersion } from './version.js';
 
-type Fn = (...args: unknown[]) => unknown;
-
 let loads = 0;
-
-function exported(ns: Record<string, unknown>, name: string): unknown {
-  if (Object.hasOwn(ns, name)) return ns[name];
-  const def = ns['default'];
-  return def !== null && typeof def === 'object' ? (def as Record<string, unknown>)[name] : undefined;
-}
-
-function asFn(value: unknown): Fn | undefined {
-  return typeof value === 'function' ? (value as Fn) : undefined;
-}
 
 export class InlineVersion implements ManagedVersion {
   readonly methods: readonly string[];
   readonly dependencies: readonly string[];
-  readonly #methods = new Map<string, Fn>();
+  readonly #methods: ReadonlyMap<string, Fn>;
   readonly #hooks = new Map<string, Fn>();
   readonly #ports = new Set<MessagePort>();
   readonly #onFree: Fn | undefined;
@@ -43,24 +39,14 @@ export class InlineVersion implements ManagedVersion {
   private constructor(
     readonly name: string,
     readonly version: string,
-    ns: Record<string, unknown>,
+    surface: ModuleSurface,
   ) {
-    const add = (source: Record<string, unknown>) => {
-      for (const key of Reflect.ownKeys(source)) {
-        if (typeof key !== 'string' || RESERVED_EXPORTS.has(key) || this.#methods.has(key)) continue;
-        const fn = asFn(source[key]);
-        if (fn) this.#methods.set(key, fn);
-      }
-    };
-    add(ns);
-    const def = ns['default'];
-    if (def !== null && typeof def === 'object') add(def as Record<string, unknown>);
+    this.#methods = surface.methods;
     this.methods = Object.freeze([...this.#methods.keys()]);
-    this.dependencies = Object.freeze(readDependencies(ns));
-    this.#onFree = asFn(exported(ns, 'onFree'));
-    const reloadable = asFn(exported(ns, 'reloadable'));
+    this.dependencies = Object.freeze(surface.dependencies);
+    this.#onFree = surface.onFree;
+    const { reloadable, onInit } = surface;
     if (reloadable) this.#hooks.set('reloadable', reloadable);
-    const onInit = asFn(exported(ns, 'onInit'));
     if (onInit)
       this.#hooks.set('onInit', (desc) => onInit(buildContext(desc as InitDescriptor, (port) => this.#track(port))));
     this.#hooks.set(HOOK_SERVE, (port) => servePeer(this.#track(port as MessagePort), this.#methods));
@@ -68,12 +54,9 @@ export class InlineVersion implements ManagedVersion {
 
   static async load(name: string, entry: string, hash: string, data: unknown): Promise<InlineVersion> {
     const url = `${pathToFileURL(entry).href}?isoplug-inline=${hash}-${++loads}`;
-    let ns: Record<string, unknown>;
+    let ns: Namespace;
     try {
-      // Through a wrapper, as in the worker: a module exporting `then` must not be awaited as a thenable.
-      const wrapper = `export * as ns from ${JSON.stringify(url)};`;
-      ns = ((await import(`data:text/javascript,${encodeURIComponent(wrapper)}`)) as { ns: Record<string, unknown> })
-        .ns;
+      ({ ns } = await importNamespace(url));
     } catch (error) {
       throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (import)`, {
         pluginName: name,
@@ -82,7 +65,7 @@ export class InlineVersion implements ManagedVersion {
       });
     }
     try {
-      await asFn(exported(ns, 'onLoad'))?.(structuredClone(data));
+      await readHook(ns, 'onLoad')?.(structuredClone(data));
     } catch (error) {
       throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (onLoad)`, {
         pluginName: name,
@@ -90,7 +73,7 @@ export class InlineVersion implements ManagedVersion {
         cause: error,
       });
     }
-    return new InlineVersion(name, hash, ns);
+    return new InlineVersion(name, hash, readSurface(ns));
   }
 
   #track(port: MessagePort): MessagePort {

@@ -4,8 +4,9 @@
  * that moment. A pending job keeps the process alive, as any timer does: it is work the application asked
  * for (idle plugins, by contrast, never hold the process).
  */
-import { ManagerJobCloneError, PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
-import { timerDelay } from '../options.js';
+import { ManagerJobCloneError, PluginOptionRangeError } from '../shared/errors.js';
+import { timerDelay } from '../time.js';
+import { wrongType } from '../validate.js';
 
 export interface LiveJob {
   readonly plugin: string;
@@ -32,12 +33,10 @@ export function makeJob(when: unknown, plugin: unknown, fn: unknown, data: unkno
       throw new PluginOptionRangeError('when', `expected a finite non-negative delay in ms, got ${when}`);
     at = Date.now() + when;
   } else {
-    throw new PluginOptionTypeError('when', 'expected a delay in ms or a Date');
+    wrongType('when', 'a delay in ms or a Date', when);
   }
-  if (typeof plugin !== 'string' || plugin.length === 0)
-    throw new PluginOptionTypeError('plugin', 'expected a plugin name');
-  if (typeof fn !== 'string' || !fn.startsWith('live_'))
-    throw new PluginOptionTypeError('fn', `expected the name of a live_* function, got ${String(fn)}`);
+  if (typeof plugin !== 'string' || plugin.length === 0) wrongType('plugin', 'a plugin name', plugin);
+  if (typeof fn !== 'string' || !fn.startsWith('live_')) wrongType('fn', 'the name of a live_* function', fn);
   let copy: unknown;
   try {
     copy = structuredClone(data);

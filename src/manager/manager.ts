@@ -19,17 +19,18 @@ import {
   ManagerNotReloadableError,
   ManagerReloadError,
   type ReloadFailure,
-} from '../errors.js';
-import { HOOK_SERVE } from '../protocol.js';
+} from '../shared/errors.js';
+import { emitSafely } from '../events.js';
+import { HOOK_SERVE } from '../shared/protocol.js';
 import { dependencyOrder } from './graph.js';
 import { InlineVersion } from './inline.js';
 import { LiveJobs, makeJob, type LiveJob } from './jobs.js';
 import { resolveManagerOptions, type PluginManagerOptions, type ResolvedManagerOptions } from './options.js';
-import { scanPlugins, type ManagerFs, type ScannedPlugin } from './scan.js';
+import { diffScan, scanPlugins, type ManagerFs, type ScannedPlugin } from './scan.js';
 import { serveVault, serviceTable } from './vault.js';
 import { WorkerVersion, type ManagedVersion } from './version.js';
 import { watchDirectory } from './watch.js';
-import type { InitDescriptor, PeerDescriptor } from './wire.js';
+import type { InitDescriptor, PeerDescriptor } from '../shared/peer-wire.js';
 
 /** What `reload()` resolves with (plugin names). */
 export interface ReloadResult {
@@ -113,12 +114,16 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   async #reload(): Promise<ReloadResult> {
     const scanned = await scanPlugins(this.#options.fs ?? nodeFs, this.#options.dir);
     const current = this.#current;
-    const unchanged: string[] = [];
+    const diff = diffScan(new Map([...current].map(([name, entry]) => [name, entry.hash])), scanned);
+    const added = new Set(diff.added);
+    const unchanged = diff.unchanged;
     const notReloadable: string[] = [];
     const removed: string[] = [];
     const reload = new Map<string, ScannedPlugin>();
     const failures: ReloadFailure[] = [];
-    const reloadable = async (entry: Entry): Promise<boolean> => {
+    // Asked at most once per plugin in a reload: one answer for the whole transaction, one failure at most.
+    const answers = new Map<string, Promise<boolean>>();
+    const ask = async (entry: Entry): Promise<boolean> => {
       if (!entry.version.hasHook('reloadable')) return true;
       try {
         return (await entry.version.hook('reloadable', [], [])) !== false;
@@ -127,27 +132,32 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         return true;
       }
     };
+    const reloadable = (entry: Entry): Promise<boolean> => {
+      let answer = answers.get(entry.name);
+      if (answer === undefined) answers.set(entry.name, (answer = ask(entry)));
+      return answer;
+    };
     for (const [name, plugin] of scanned) {
-      const entry = current.get(name);
-      if (entry === undefined) reload.set(name, plugin);
-      else if (entry.hash === plugin.hash) unchanged.push(name);
-      else if (await reloadable(entry)) reload.set(name, plugin);
+      if (added.has(name)) reload.set(name, plugin);
+      else if (unchanged.includes(name)) continue;
+      else if (await reloadable(current.get(name)!)) reload.set(name, plugin);
       else notReloadable.push(name);
     }
-    for (const [name, entry] of current) {
-      if (scanned.has(name)) continue;
-      if (await reloadable(entry)) removed.push(name);
+    for (const name of diff.removed) {
+      if (await reloadable(current.get(name)!)) removed.push(name);
       else notReloadable.push(name);
     }
     // A kept version depending on a plugin that goes must reload with it (new channels to the new version).
+    const pinned = new Set<string>();
     for (let grew = true; grew;) {
       grew = false;
       for (const [name, entry] of current) {
-        if (reload.has(name) || removed.includes(name)) continue;
+        if (reload.has(name) || removed.includes(name) || pinned.has(name)) continue;
         if (!entry.version.dependencies.some((dep) => reload.has(dep) || removed.includes(dep))) continue;
         const plugin = scanned.get(name);
         if (plugin === undefined) continue;
         if (!(await reloadable(entry))) {
+          pinned.add(name);
           failures.push({
             name,
             error: new ManagerNotReloadableError(
@@ -157,6 +167,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
           });
           continue;
         }
+        // Its answer was yes, so it is not among the notReloadable: it was unchanged.
         reload.set(name, plugin);
         unchanged.splice(unchanged.indexOf(name), 1);
         grew = true;
@@ -218,7 +229,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   }
 
   #reloaded(result: ReloadResult): ReloadResult {
-    this.emit('reload', result);
+    emitSafely(this, 'reload', result);
     return result;
   }
 
@@ -357,7 +368,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         queued = false;
         if (this.#closing) return;
         this.reload().catch((error: Error) => {
-          if (!(error instanceof ManagerClosedError)) this.emit('reloadError', error);
+          if (!(error instanceof ManagerClosedError)) emitSafely(this, 'reloadError', error);
         });
       });
     };

@@ -1,5 +1,6 @@
-import { PluginOptionRangeError, PluginOptionTypeError } from '../errors.js';
-import { duration, resolveLoadOptions, typeName, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
+import { PluginOptionRangeError, PluginOptionTypeError } from '../shared/errors.js';
+import { resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from '../options.js';
+import { duration, isPlainObject, knownKeys, optionalFunction, plainObject, typeName, wrongType } from '../validate.js';
 import type { ManagerFs } from './scan.js';
 
 /** Options of `new PluginManager()`. */
@@ -73,7 +74,9 @@ export interface ResolvedManagerOptions {
   readonly watchDebounceMs: number;
 }
 
-const KEYS = new Set([
+const FS_METHODS = ['readdir', 'stat', 'readFile'];
+
+const KEYS: ReadonlySet<string> = new Set([
   'dir',
   'fs',
   'services',
@@ -85,39 +88,24 @@ const KEYS = new Set([
   'watchDebounceMs',
 ]);
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /** Validates the manager's options; throws a TypeError/RangeError naming the option. */
 export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
-  if (!isObject(options)) throw new PluginOptionTypeError('options', 'expected an object with at least `dir`');
-  for (const key of Object.keys(options))
-    if (!KEYS.has(key)) throw new PluginOptionTypeError(`options.${key}`, 'unknown option');
-  const { dir, fs, services, extension, isolation, load } = options;
-  if (typeof dir !== 'string' || dir.length === 0)
-    throw new PluginOptionTypeError('options.dir', 'expected a non-empty path');
-  if (
-    fs !== undefined &&
-    (!isObject(fs) || !['readdir', 'stat', 'readFile'].every((m) => typeof fs[m] === 'function'))
-  ) {
-    throw new PluginOptionTypeError(
-      'options.fs',
-      'expected an object with readdir, stat and readFile (node:fs/promises-compatible)',
-    );
+  if (!isPlainObject(options)) wrongType('options', 'an object with at least `dir`', options);
+  knownKeys('options', options, KEYS);
+  const { dir, fs, isolation } = options;
+  if (typeof dir !== 'string' || dir.length === 0) wrongType('options.dir', 'a non-empty path', dir);
+  if (fs !== undefined && (!isPlainObject(fs) || !FS_METHODS.every((m) => typeof fs[m] === 'function'))) {
+    wrongType('options.fs', 'an object with readdir, stat and readFile (node:fs/promises-compatible)', fs);
   }
-  if (services !== undefined) {
-    if (!isObject(services)) throw new PluginOptionTypeError('options.services', 'expected an object of functions');
-    for (const [name, fn] of Object.entries(services)) {
-      if (typeof fn !== 'function') throw new PluginOptionTypeError(`options.services.${name}`, 'expected a function');
-    }
+  const services = plainObject('options.services', options['services']);
+  for (const [name, fn] of Object.entries(services ?? {})) {
+    if (typeof fn !== 'function') wrongType(`options.services.${name}`, 'a function', fn);
   }
-  if (extension !== undefined && typeof extension !== 'function')
-    throw new PluginOptionTypeError('options.extension', 'expected a function returning a cloneable value');
+  const extension = optionalFunction<() => unknown>('options.extension', options['extension']);
   if (isolation !== undefined && isolation !== 'worker' && isolation !== 'inline') {
     throw new PluginOptionRangeError('options.isolation', `expected 'worker' or 'inline', got ${typeName(isolation)}`);
   }
-  if (load !== undefined && !isObject(load)) throw new PluginOptionTypeError('options.load', 'expected an object');
+  const load = plainObject('options.load', options['load']);
   for (const key of ['data', 'name', 'version']) {
     if (load !== undefined && key in load) throw new PluginOptionTypeError(`options.load.${key}`, 'set by the manager');
   }
@@ -132,7 +120,7 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
     dir,
     fs: fs as ManagerFs | undefined,
     services: services ?? {},
-    extension: extension as (() => unknown) | undefined,
+    extension,
     data: options['data'],
     isolation: isolation ?? MANAGER_DEFAULTS.isolation,
     load: resolvedLoad,

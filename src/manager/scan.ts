@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
-import { ManagerScanError } from '../errors.js';
+import { ManagerScanError } from '../shared/errors.js';
 
 /** The part of `node:fs/promises` the scan uses. */
 export interface ManagerFs {
@@ -139,6 +139,7 @@ export interface ScanDiff {
   readonly removed: string[];
 }
 
+/** Sorts a scan against the current set's hashes (`reload()` starts from it); lists keep the scan's order. */
 export function diffScan(current: ReadonlyMap<string, string>, scanned: ReadonlyMap<string, ScannedPlugin>): ScanDiff {
   const diff: ScanDiff = { unchanged: [], changed: [], added: [], removed: [] };
   for (const [name, plugin] of scanned) {

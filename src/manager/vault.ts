@@ -1,12 +1,12 @@
 /**
- * Host side of the vault wire (wire.ts): one MessagePort per plugin version. Answers only `call` of a
+ * Host side of the vault wire (shared/peer-wire.ts): one MessagePort per plugin version. Answers only `call` of a
  * service listed in the manager's options (looked up in a Map of the object's OWN function members,
  * so `constructor`, `__proto__`, `toString` are never found) and `get`/`set` of the data bag (a Map:
  * no key can reach a prototype). Services run with `this` undefined; arguments and results are copies.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ManagerVaultDeniedError } from '../errors.js';
-import { serveWire, type WireRequest } from './wire.js';
+import { ManagerVaultDeniedError } from '../shared/errors.js';
+import { serveWire, type WireRequest } from '../shared/peer-wire.js';
 
 type Fn = (...args: unknown[]) => unknown;
 

@@ -1,7 +1,13 @@
 /**
  * Every failure isoplug reports is an instance of a class below, with a stable `code`.
  * Match on `code` (or `instanceof`), never on the message text.
+ *
+ * `instanceof` holds across copies of this module (the ESM and the CJS build in one process): each class
+ * is branded (`brand.ts`). A subclass an application defines has no brand of its own and keeps the
+ * ordinary `instanceof`.
  */
+
+import { brand, isInstance } from './brand.js';
 
 /** What a plugin error concerns: the version, and the method when a call failed. */
 export interface PluginErrorContext {
@@ -43,6 +49,12 @@ export type PluginErrorCode =
 
 /** Base class of every error isoplug creates. */
 export abstract class PluginError extends Error {
+  static {
+    brand(this, 'PluginError');
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, value);
+  }
   abstract readonly code: PluginErrorCode;
   readonly pluginName: string | undefined;
   readonly version: string | undefined;
@@ -59,26 +71,41 @@ export abstract class PluginError extends Error {
 
 /** The version could not be loaded: missing file, syntax error, throw at import or in `onLoad`, ready timeout, exit at import. */
 export class PluginLoadError extends PluginError {
+  static {
+    brand(this, 'PluginLoadError');
+  }
   readonly code = 'ERR_PLUGIN_LOAD' as const;
 }
 
 /** The name is not one of the module's own exported functions; the call never reached the worker. */
 export class PluginNoMethodError extends PluginError {
+  static {
+    brand(this, 'PluginNoMethodError');
+  }
   readonly code = 'ERR_PLUGIN_NO_METHOD' as const;
 }
 
 /** The version is closing or closed: new calls are refused. */
 export class PluginClosedError extends PluginError {
+  static {
+    brand(this, 'PluginClosedError');
+  }
   readonly code = 'ERR_PLUGIN_CLOSED' as const;
 }
 
 /** The call was still running when `close()` reached its deadline and terminated the worker. */
 export class PluginTerminatedError extends PluginError {
+  static {
+    brand(this, 'PluginTerminatedError');
+  }
   readonly code = 'ERR_PLUGIN_TERMINATED' as const;
 }
 
 /** `destroy()` ended the version; `cause` is the reason given to it. */
 export class PluginDestroyedError extends PluginError {
+  static {
+    brand(this, 'PluginDestroyedError');
+  }
   readonly code = 'ERR_PLUGIN_DESTROYED' as const;
 }
 
@@ -92,6 +119,9 @@ export interface CrashContext extends PluginErrorContext {
 
 /** The worker died (uncaught error, unhandled rejection, `process.exit()`, any exit) while the call was in flight. */
 export class PluginCrashedError extends PluginError {
+  static {
+    brand(this, 'PluginCrashedError');
+  }
   readonly code: 'ERR_PLUGIN_CRASHED' | 'ERR_PLUGIN_OOM' = 'ERR_PLUGIN_CRASHED';
   readonly exitCode: number | undefined;
   readonly state: string | undefined;
@@ -104,11 +134,17 @@ export class PluginCrashedError extends PluginError {
 
 /** The worker ran out of memory under its `resourceLimits`. A kind of crash. */
 export class PluginOutOfMemoryError extends PluginCrashedError {
+  static {
+    brand(this, 'PluginOutOfMemoryError');
+  }
   override readonly code = 'ERR_PLUGIN_OOM' as const;
 }
 
 /** The call did not settle within its timeout. The worker may still be running it. */
 export class PluginTimeoutError extends PluginError {
+  static {
+    brand(this, 'PluginTimeoutError');
+  }
   readonly code = 'ERR_PLUGIN_TIMEOUT' as const;
   readonly timeoutMs: number | undefined;
   constructor(message: string, context: PluginErrorContext & { timeoutMs?: number } = {}) {
@@ -119,11 +155,17 @@ export class PluginTimeoutError extends PluginError {
 
 /** The call's `AbortSignal` fired; `cause` is the signal's reason. */
 export class PluginAbortedError extends PluginError {
+  static {
+    brand(this, 'PluginAbortedError');
+  }
   readonly code = 'ERR_PLUGIN_ABORTED' as const;
 }
 
 /** An argument or a result could not be sent across the thread boundary (structured clone refused it). */
 export class PluginCloneError extends PluginError {
+  static {
+    brand(this, 'PluginCloneError');
+  }
   readonly code = 'ERR_PLUGIN_CLONE' as const;
   /** Which way the value was travelling. */
   readonly direction: 'argument' | 'result';
@@ -135,6 +177,9 @@ export class PluginCloneError extends PluginError {
 
 /** An argument or a result is larger than `maxPayloadBytes`; nothing was sent. */
 export class PluginPayloadTooLargeError extends PluginError {
+  static {
+    brand(this, 'PluginPayloadTooLargeError');
+  }
   readonly code = 'ERR_PLUGIN_PAYLOAD_TOO_LARGE' as const;
   readonly direction: 'argument' | 'result';
   readonly limitBytes: number | undefined;
@@ -150,6 +195,9 @@ export class PluginPayloadTooLargeError extends PluginError {
 
 /** Plugin code threw (or rejected with) something that is not an Error; `value` holds it when it could be cloned. */
 export class PluginNonErrorThrownError extends PluginError {
+  static {
+    brand(this, 'PluginNonErrorThrownError');
+  }
   readonly code = 'ERR_PLUGIN_NON_ERROR_THROWN' as const;
   readonly value: unknown;
   constructor(message: string, context: PluginErrorContext & { value?: unknown }) {
@@ -160,11 +208,17 @@ export class PluginNonErrorThrownError extends PluginError {
 
 /** `swap()` failed: the new version did not load, its `onLoad` threw or its health check failed. The old version keeps serving. */
 export class SwapFailedError extends PluginError {
+  static {
+    brand(this, 'SwapFailedError');
+  }
   readonly code = 'ERR_SWAP_FAILED' as const;
 }
 
 /** A later `swap()` replaced this one before it could start loading. */
 export class SwapSupersededError extends PluginError {
+  static {
+    brand(this, 'SwapSupersededError');
+  }
   readonly code = 'ERR_SWAP_SUPERSEDED' as const;
 }
 
@@ -176,6 +230,9 @@ export interface ReloadFailure {
 
 /** `manager.reload()` failed: nothing switched, the old set keeps serving. `failures` holds each failing plugin's cause. */
 export class ManagerReloadError extends PluginError {
+  static {
+    brand(this, 'ManagerReloadError');
+  }
   readonly code = 'ERR_MANAGER_RELOAD' as const;
   readonly failures: readonly ReloadFailure[];
   constructor(message: string, failures: readonly ReloadFailure[]) {
@@ -186,11 +243,17 @@ export class ManagerReloadError extends PluginError {
 
 /** The plugin directory could not be read, two files claim one plugin name, or a folder has no entry module. */
 export class ManagerScanError extends PluginError {
+  static {
+    brand(this, 'ManagerScanError');
+  }
   readonly code = 'ERR_MANAGER_SCAN' as const;
 }
 
 /** A plugin depends on a plugin that is not there. `dependency` names it. */
 export class ManagerDependencyError extends PluginError {
+  static {
+    brand(this, 'ManagerDependencyError');
+  }
   readonly code = 'ERR_MANAGER_DEPENDENCY' as const;
   readonly dependency: string;
   constructor(message: string, context: PluginErrorContext & { dependency: string }) {
@@ -201,6 +264,9 @@ export class ManagerDependencyError extends PluginError {
 
 /** The plugins' dependencies form a cycle; `cycle` lists it (first name repeated at the end). */
 export class ManagerDependencyCycleError extends PluginError {
+  static {
+    brand(this, 'ManagerDependencyCycleError');
+  }
   readonly code = 'ERR_MANAGER_DEPENDENCY_CYCLE' as const;
   readonly cycle: readonly string[];
   constructor(message: string, context: PluginErrorContext & { cycle: readonly string[] }) {
@@ -211,36 +277,60 @@ export class ManagerDependencyCycleError extends PluginError {
 
 /** A plugin must reload with a changed dependency, but its current version says `reloadable()` false. */
 export class ManagerNotReloadableError extends PluginError {
+  static {
+    brand(this, 'ManagerNotReloadableError');
+  }
   readonly code = 'ERR_MANAGER_NOT_RELOADABLE' as const;
 }
 
 /** No plugin of that name is loaded. */
 export class ManagerNoPluginError extends PluginError {
+  static {
+    brand(this, 'ManagerNoPluginError');
+  }
   readonly code = 'ERR_MANAGER_NO_PLUGIN' as const;
 }
 
 /** The manager is closing or closed (calls, reloads, and pending live jobs). */
 export class ManagerClosedError extends PluginError {
+  static {
+    brand(this, 'ManagerClosedError');
+  }
   readonly code = 'ERR_MANAGER_CLOSED' as const;
 }
 
 /** A live job's data cannot be cloned; nothing was scheduled. */
 export class ManagerJobCloneError extends PluginError {
+  static {
+    brand(this, 'ManagerJobCloneError');
+  }
   readonly code = 'ERR_MANAGER_JOB_CLONE' as const;
 }
 
 /** A dependency's channel closed (its version ended or its worker died): its pending and later calls reject. */
 export class ManagerPeerClosedError extends PluginError {
+  static {
+    brand(this, 'ManagerPeerClosedError');
+  }
   readonly code = 'ERR_MANAGER_PEER_CLOSED' as const;
 }
 
 /** A plugin asked the vault for something it does not offer (an unlisted service, an unknown operation). */
 export class ManagerVaultDeniedError extends PluginError {
+  static {
+    brand(this, 'ManagerVaultDeniedError');
+  }
   readonly code = 'ERR_MANAGER_VAULT_DENIED' as const;
 }
 
 /** Bad options or arguments. `code` is `ERR_PLUGIN_INVALID_OPTION`; `option` names it. */
 export class PluginOptionTypeError extends TypeError {
+  static {
+    brand(this, 'PluginOptionTypeError');
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, value);
+  }
   readonly code = 'ERR_PLUGIN_INVALID_OPTION' as const;
   constructor(
     readonly option: string,
@@ -253,6 +343,12 @@ export class PluginOptionTypeError extends TypeError {
 
 /** A numeric option out of range. `code` is `ERR_PLUGIN_INVALID_OPTION`; `option` names it. */
 export class PluginOptionRangeError extends RangeError {
+  static {
+    brand(this, 'PluginOptionRangeError');
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, value);
+  }
   readonly code = 'ERR_PLUGIN_INVALID_OPTION' as const;
   constructor(
     readonly option: string,

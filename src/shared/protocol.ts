@@ -49,7 +49,7 @@ export const Tag = {
  * times faster than one small object per call (a batch of 64 calls: about 20 µs instead of 100 µs to
  * post and read), and they are most of the traffic. Control messages are objects tagged `t`.
  *
- * host → worker, `Calls`: `[k, ...calls]`, CALL_SLOTS entries per call: id (unique per version), method
+ * host → worker, `Calls`: `[k, ...calls]`, 5 entries per call: id (unique per version), method
  * name (the host checked it against the `Ready` list), arguments (a slot listed in the callback slots
  * holds a MessagePort for a host callback), callback slots (`number[]` or undefined), hook flag (1 for
  * a lifecycle hook call: the PluginManager's `reloadable`, `onInit`, and the runtime's own `HOOK_SERVE`;
@@ -58,15 +58,18 @@ export const Tag = {
  * transfer list travels alone, and a batch that cannot be cloned is sent again one call per message.
  */
 export type Calls = [k: number, ...calls: unknown[]];
-export const CALL_SLOTS = 5;
+const CALL_SLOTS = 5;
+
+/** The hook flag of a call: 1 for a lifecycle hook call, else undefined. */
+export type HookFlag = 1 | undefined;
 
 /**
- * worker → host, `Replies`: REPLY_SLOTS entries per reply: `Tag.Ok`, id, value; or `Tag.Err`, id,
+ * worker → host, `Replies`: 3 entries per reply: `Tag.Ok`, id, value; or `Tag.Err`, id,
  * `ErrReply`. The replies settled in one tick travel together, up to 16 per message (the worker runtime's
  * REPLIES_PER_MESSAGE: a stream of calls keeps both threads working instead of trading one big batch).
  */
 export type Replies = unknown[];
-export const REPLY_SLOTS = 3;
+const REPLY_SLOTS = 3;
 
 /**
  * What every host message carries: `k`, how many worker messages the host has received so far (read
@@ -161,18 +164,111 @@ export interface BootData {
  */
 export const HOOK_SERVE = 'isoplug:serve';
 
-/**
- * Export names that are never callable: lifecycle hooks, and anything that would make the API look
- * like something else (a thenable, an object with a prototype).
+/*
+ * The codec: the one place that knows the flat layout of `Calls` and `Replies` (the rest of the house
+ * speaks in ids, methods and values). The worker runtime uses it after plugin code has run, so it only
+ * reads and writes indexes and calls the functions it is given: no Array.prototype method, nothing a
+ * plugin can replace.
  */
-export const RESERVED_EXPORTS: ReadonlySet<string> = new Set([
-  'onLoad',
-  'onFree',
-  'onInit',
-  'reloadable',
-  'dependencies',
-  'then',
-  'default',
-  ...Object.getOwnPropertyNames(Object.prototype),
-  'prototype',
-]);
+
+const isArray = Array.isArray;
+
+/** One call, as `forEachCall` hands it over. */
+export type CallVisitor = (
+  id: number,
+  method: string,
+  args: unknown[],
+  slots: number[] | undefined,
+  hook: HookFlag,
+) => void;
+
+/** One reply, as `forEachReply` hands it over: a result, or why the call failed. */
+export type ReplyVisitor = (
+  ...reply: [tag: typeof Tag.Ok, id: number, value: unknown] | [tag: typeof Tag.Err, id: number, value: ErrReply]
+) => void;
+
+/** Appends a call to a batch; returns how many calls the batch holds now. */
+export function pushCall(
+  batch: Calls,
+  id: number,
+  method: string,
+  args: unknown[],
+  slots: number[] | undefined,
+  hook: HookFlag,
+): number {
+  const at = batch.length;
+  batch[at] = id;
+  batch[at + 1] = method;
+  batch[at + 2] = args;
+  batch[at + 3] = slots;
+  batch[at + 4] = hook;
+  return (at + CALL_SLOTS - 1) / CALL_SLOTS;
+}
+
+/** A message holding one call. */
+export function callMessage(
+  id: number,
+  method: string,
+  args: unknown[],
+  slots: number[] | undefined,
+  hook: HookFlag,
+): Calls {
+  return [0, id, method, args, slots, hook];
+}
+
+/** How many calls a batch holds. */
+export function callCount(batch: Calls): number {
+  return (batch.length - 1) / CALL_SLOTS;
+}
+
+/** Visits the calls of a message, in order. */
+export function forEachCall(message: Calls, visit: CallVisitor): void {
+  for (let i = 1; i < message.length; i += CALL_SLOTS) {
+    visit(
+      message[i] as number,
+      message[i + 1] as string,
+      message[i + 2] as unknown[],
+      message[i + 3] as number[] | undefined,
+      message[i + 4] as HookFlag,
+    );
+  }
+}
+
+/** `Tag.Ok` or `Tag.Err`: the first entry of a reply. */
+export type ReplyTag = typeof Tag.Ok | typeof Tag.Err;
+
+/** Appends a reply (`value`: the result for `Tag.Ok`, an `ErrReply` for `Tag.Err`); returns how many the batch holds now. */
+export function pushReply(batch: Replies, tag: ReplyTag, id: number, value: unknown): number {
+  const at = batch.length;
+  batch[at] = tag;
+  batch[at + 1] = id;
+  batch[at + 2] = value;
+  return at / REPLY_SLOTS + 1;
+}
+
+/** A message holding one reply. */
+export function replyMessage(tag: ReplyTag, id: number, value: unknown): Replies {
+  return [tag, id, value];
+}
+
+/** How many replies a message holds. */
+export function replyCount(message: Replies): number {
+  return message.length / REPLY_SLOTS;
+}
+
+/** Visits the replies of a message, in order. */
+export function forEachReply(message: Replies, visit: ReplyVisitor): void {
+  const untyped = visit as (tag: unknown, id: number, value: unknown) => void;
+  for (let i = 0; i < message.length; i += REPLY_SLOTS) untyped(message[i], message[i + 1] as number, message[i + 2]);
+}
+
+/** Stamps a host message with `k` as it leaves (see `Acknowledging`). */
+export function stampAck(message: HostMessage, k: number): void {
+  if (isArray(message)) message[0] = k;
+  else message.k = k;
+}
+
+/** The `k` a host message carries. */
+export function ackOf(message: HostMessage): number {
+  return isArray(message) ? message[0] : message.k;
+}

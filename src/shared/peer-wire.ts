@@ -1,5 +1,5 @@
 /**
- * The PluginManager's small wires, beside the version's private channel (src/protocol.ts):
+ * The PluginManager's small wires, beside the version's private channel (protocol.ts):
  * - the **vault** channel, one per plugin version: the plugin asks the host to run a service or to
  *   read/write the data bag;
  * - the **peer** channels, one per (dependent, dependency) pair: a dependent calls its dependency's
@@ -8,7 +8,7 @@
  * side checks `op` and `name` against its own lists; anything else is refused with a coded error.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pack, type Pack } from '../envelope.js';
+import { pack, type Pack } from '../shared/envelope.js';
 
 export interface WireRequest {
   readonly id: number;

@@ -1,7 +1,8 @@
 /**
- * Isolate side of the PluginManager: builds the `ctx` a plugin's `onInit(ctx)` receives (the vault
+ * The plugin's side of the PluginManager: builds the `ctx` a plugin's `onInit(ctx)` receives (the vault
  * facade and the proxies of its dependencies) and serves the plugin's methods to its dependents.
- * Runs inside a plugin's worker, and in the host thread in inline (debug) mode.
+ * Runs inside a plugin's worker, and in the host thread in inline (debug) mode: so it lives in the
+ * shared layer, which imports neither side.
  *
  * The facades are built here from names only: null prototype, own function members, frozen. There is
  * no object of the host behind them to walk (`services.constructor`, `services.__proto__` are
@@ -9,21 +10,12 @@
  * the names it listed (src/manager/vault.ts).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { unpack } from '../src/envelope.js';
-import { ManagerPeerClosedError, PluginNoMethodError, PluginNonErrorThrownError } from '../src/errors.js';
-import { serveWire, type InitDescriptor, type WireReply, type WireRequest } from '../src/manager/wire.js';
+import { unpack } from './envelope.js';
+import { ManagerPeerClosedError, PluginNoMethodError, PluginNonErrorThrownError } from './errors.js';
+import type { Fn } from './module-surface.js';
+import { serveWire, type InitDescriptor, type WireReply, type WireRequest } from './peer-wire.js';
 
-type Fn = (...args: unknown[]) => unknown;
 const apply = Reflect.apply;
-
-/** The module's `dependencies` export (own, or on a CommonJS default object) when it is an array of strings. */
-export function readDependencies(ns: Record<string, unknown>): string[] {
-  let value = ns['dependencies'];
-  const def = ns['default'];
-  if (value === undefined && def !== null && typeof def === 'object')
-    value = (def as Record<string, unknown>)['dependencies'];
-  return Array.isArray(value) && value.every((d) => typeof d === 'string') ? [...value] : [];
-}
 
 /** The sending half of a wire: `request()` posts and resolves with the reply; a closed port rejects everything pending. */
 function client(

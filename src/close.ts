@@ -1,0 +1,153 @@
+/**
+ * The close path of one version, in order: refuse new calls (state `closing`), drain the calls in
+ * flight within the deadline, run `onFree` in every worker, reject what still runs at the deadline,
+ * terminate the workers, report. A crash or a destroy can land at any await; each step reads the state
+ * again. What else a version owns and must end with it (its output streams, child processes) would be
+ * ended here, beside the workers.
+ */
+import type { Dispatch } from './dispatch.js';
+import type { Pack } from './shared/envelope.js';
+import type { PluginCrashedError } from './shared/errors.js';
+import { Tag } from './shared/protocol.js';
+import { deadline, type Deadline } from './time.js';
+import type { Thread } from './thread.js';
+import type { VersionErrors } from './version-errors.js';
+
+export type PluginState = 'loading' | 'ready' | 'closing' | 'closed' | 'crashed' | 'destroyed';
+
+/** What `close()` resolves with. */
+export interface CloseReport {
+  readonly name: string;
+  readonly version: string;
+  /** How the version ended: closed by this close, or it crashed or was destroyed while closing (or before). */
+  readonly outcome: 'closed' | 'crashed' | 'destroyed';
+  /** True when every call in flight at close settled on its own before the deadline. */
+  readonly drained: boolean;
+  /** Calls in flight when close() was called. */
+  readonly inFlightAtClose: number;
+  /** Calls rejected `ERR_PLUGIN_TERMINATED` at the deadline. */
+  readonly terminatedCalls: number;
+  /** Calls that timed out or were aborted earlier and may still be running in the worker. */
+  readonly abandonedCalls: number;
+  /** What became of `onFree`. */
+  readonly onFree: 'absent' | 'ok' | 'threw' | 'timeout' | 'skipped';
+  /** The error `onFree` threw, when it threw. */
+  readonly onFreeError: Error | undefined;
+  /** True when every worker had exited when close() resolved; false when a terminate() was still pending (a worker blocked in a system call). */
+  readonly terminated: boolean;
+  readonly durationMs: number;
+}
+
+/** What the close path reads and drives of a version (the Plugin's view of itself). */
+export interface Closable {
+  readonly threads: readonly Thread[];
+  readonly calls: Dispatch;
+  readonly errors: VersionErrors;
+  readonly hasOnFree: boolean;
+  /** The state now: it can change at every await (a crash, a destroy). */
+  state(): PluginState;
+  setState(next: PluginState): void;
+  ref(on: boolean): void;
+  /** True once any worker of the version has exited. */
+  anyExited(): boolean;
+  crash(): PluginCrashedError | undefined;
+  /** The drain's deadline while it runs (a second `close()` can bring it forward). */
+  closeDeadline: Deadline | undefined;
+  /** The round of `onFree` that `Freed` messages and worker exits answer, while it runs. */
+  freeing: FreeRound | undefined;
+}
+
+/** Closes `version` (see the file comment). Never rejects. */
+export async function closeVersion(
+  version: Closable,
+  timeoutMs: number,
+  terminateTimeoutMs: number,
+): Promise<Omit<CloseReport, 'name' | 'version'>> {
+  const started = performance.now();
+  const { calls } = version;
+  const inFlightAtClose = calls.inFlight;
+  const abandonedCalls = calls.abandoned;
+  let drained = false;
+  let terminatedCalls = 0;
+  let onFree: CloseReport['onFree'] = 'skipped';
+  let onFreeError: Error | undefined;
+  if (version.state() === 'ready') {
+    version.setState('closing');
+    version.ref(true);
+    const limit = deadline(timeoutMs);
+    version.closeDeadline = limit;
+    drained = await limit.race(
+      calls.whenIdle().then(() => true),
+      false,
+    );
+    // Calls rejected because a worker crashed or the version was destroyed did not settle on their own.
+    if (version.state() !== 'closing') drained = false;
+    // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
+    if (version.state() === 'closing') {
+      if (drained && !version.anyExited()) [onFree, onFreeError] = await runOnFree(version, limit);
+      terminatedCalls = calls.rejectAll((call) => version.errors.terminatedAtDeadline(call.method, timeoutMs));
+    }
+    limit.cancel();
+  }
+  const state = version.state();
+  const outcome = state === 'crashed' || state === 'destroyed' ? state : 'closed';
+  const terminated = await terminateAll(version.threads, terminateTimeoutMs);
+  if (outcome === 'closed') version.setState('closed');
+  return {
+    outcome,
+    drained: drained && terminatedCalls === 0,
+    inFlightAtClose,
+    terminatedCalls,
+    abandonedCalls,
+    onFree,
+    onFreeError,
+    terminated,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */
+async function runOnFree(version: Closable, limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
+  if (!version.hasOnFree) return ['absent', undefined];
+  const round = new FreeRound(version.threads);
+  version.freeing = round;
+  for (const thread of version.threads) if (!thread.gone) thread.send({ t: Tag.Free, k: 0 });
+  const result = await limit.race(
+    round.done.then((error) => ({ error })),
+    undefined,
+  );
+  version.freeing = undefined;
+  if (result === undefined) return ['timeout', undefined];
+  // A worker died or the version was destroyed while onFree ran: it did not finish.
+  const state = version.state();
+  if (state === 'crashed') return ['threw', version.crash()];
+  if (state === 'destroyed') return ['skipped', undefined];
+  return result.error === undefined ? ['ok', undefined] : ['threw', version.errors.remote(result.error, 'onFree')];
+}
+
+/** One round of `onFree`: done once every worker has answered (or is gone), with the first error. */
+export class FreeRound {
+  readonly done: Promise<Pack | undefined>;
+  readonly #pending: Set<Thread>;
+  #error: Pack | undefined;
+  #done!: (error: Pack | undefined) => void;
+
+  constructor(threads: readonly Thread[]) {
+    this.#pending = new Set(threads);
+    this.done = new Promise((resolve) => (this.#done = resolve));
+  }
+
+  /** `thread`'s `onFree` finished (`error`: what it threw), or the thread is gone. False when it was not asked. */
+  answered(thread: Thread, error: Pack | undefined): boolean {
+    if (!this.#pending.delete(thread)) return false;
+    this.#error ??= error;
+    if (this.#pending.size === 0) this.#done(this.#error);
+    return true;
+  }
+}
+
+/** Terminates every worker and waits for their exits, at most `ms`. True when all exited. */
+export async function terminateAll(threads: readonly Thread[], ms: number): Promise<boolean> {
+  const exits = await Promise.all(threads.map((thread) => thread.terminate(ms)));
+  return exits.every(Boolean);
+}
