@@ -21,6 +21,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
+import { swapContext, swapTrace, traced } from './diagnostics.js';
 import { emitSafely } from './events.js';
 import {
   checkHealth,
@@ -221,30 +222,30 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(specifier, resolved.load, resolved.healthCheck, resolved.healthCheckTimeoutMs, 'swap');
+    const { load, healthCheck, healthCheckTimeoutMs } = resolved;
+    return this.#enqueue({ specifier, load, healthCheck, healthCheckTimeoutMs, reason: 'swap' });
   }
 
-  #enqueue(
-    specifier: PluginSpecifier,
-    load: ResolvedLoadOptions,
-    healthCheck: HealthCheck | undefined,
-    healthCheckTimeoutMs: number,
-    reason: Request['reason'],
-  ): Promise<SwapReport> {
+  #enqueue(request: Omit<Request, 'resolve' | 'reject'>): Promise<SwapReport> {
     if (this.#shuttingDown()) {
       return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; swap refused`));
     }
-    return new Promise((resolve, reject) => {
+    const context = swapContext(this.#current, request.specifier, request.reason);
+    const enqueue = (resolve: Request['resolve'], reject: Request['reject']) => {
       const superseded = this.#waiting;
-      this.#waiting = { specifier, load, healthCheck, healthCheckTimeoutMs, reason, resolve, reject };
+      this.#waiting = { ...request, resolve, reject };
       superseded?.reject(this.#errors.superseded('a later swap replaced this one before it started'));
       if (!this.#running) this.#pumping = this.#pump();
-    });
+    };
+    return traced(swapTrace, context, () => new Promise(enqueue));
   }
 
   /** Queues a restart of the current version's module. */
   #restart(): void {
-    this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
+    const [specifier, load] = [this.#specifier, this.#load];
+    this.#enqueue({ specifier, load, healthCheck: undefined, healthCheckTimeoutMs: 0, reason: 'restart' }).catch(
+      () => {},
+    );
   }
 
   async #pump(): Promise<void> {

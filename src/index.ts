@@ -7,7 +7,7 @@ export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
 export * from './shared/errors.js';
 export type { DroppedProperty } from './shared/envelope.js';
-export type { CallMessage } from './diagnostics.js';
+export type { CallContext, LoadContext, SwapContext, CloseContext, CrashMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
 export { createHotSwap, HotSwap } from './hotswap.js';

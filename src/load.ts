@@ -1,4 +1,5 @@
 import { bootThreads } from './boot.js';
+import { loadTrace, type LoadContext } from './diagnostics.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
 import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } from './resolve.js';
@@ -39,10 +40,30 @@ export interface LoadedVersion<T> {
  * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
-export async function loadVersion<T = Record<string, any>>(
+export function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
+): Promise<LoadedVersion<T>> {
+  if (!loadTrace.hasSubscribers) return load<T>(specifier, resolved, standby, undefined);
+  const context: LoadContext = {
+    specifier: String(specifier),
+    pluginName: resolved.name,
+    version: resolved.version,
+    threads: resolved.threads,
+  };
+  // The plugin (not the internal pair) is what a subscriber sees as the result.
+  let loaded: LoadedVersion<T> | undefined;
+  const run = async () => (loaded = await load<T>(specifier, resolved, standby, context)).plugin;
+  return loadTrace.tracePromise(run, context).then(() => loaded!);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
+async function load<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  resolved: ResolvedLoadOptions,
+  standby: (() => readonly Thread[] | undefined) | undefined,
+  context: LoadContext | undefined,
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
   let path: string;
@@ -63,6 +84,10 @@ export async function loadVersion<T = Record<string, any>>(
     throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   }
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
+  if (context !== undefined) {
+    context.pluginName = errors.name;
+    context.version = errors.version;
+  }
   const message = {
     url: module.url,
     data: resolved.data,
