@@ -23,6 +23,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose, proxyMarker, type Endpoint } from 'comlink';
+import { carry } from './shared/envelope.js';
 
 /** True for a function marked with `proxy(fn)`. */
 export function isCallback(value: unknown): value is (...args: unknown[]) => unknown {
@@ -52,7 +53,14 @@ const DENIED = 'only calling the callback with cloneable arguments is allowed';
 export function exposeCallback(fn: (...args: unknown[]) => unknown, ports: Set<MessagePort>): MessagePort {
   const { port1, port2 } = new MessageChannel();
   const target = {
-    call: (...args: unknown[]) => Reflect.apply(fn, undefined, args),
+    // An Error it throws travels packed (carry), so that its class, code, cause and data arrive.
+    call: async (...args: unknown[]) => {
+      try {
+        return await Reflect.apply(fn, undefined, args);
+      } catch (error) {
+        throw carry(error);
+      }
+    },
     denied: () => {
       throw new TypeError(DENIED);
     },

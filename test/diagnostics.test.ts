@@ -33,7 +33,7 @@ function record(name: string): Seen[] {
       phase,
       (context: Record<string, unknown>) => seen.push({ phase, context, fields: { ...context } }),
     ]),
-  ) as Record<Phase, (message: unknown) => void>;
+  ) as unknown as Record<Phase, (message: unknown) => void>;
   trace.subscribe(handlers);
   unsubscribes.push(() => trace.unsubscribe(handlers));
   return seen;

@@ -4,7 +4,7 @@
  * chain, and `droppedProperties` naming what could not cross.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPlugin, PluginNonErrorThrownError, type Plugin } from '../src/index.js';
+import { loadPlugin, PluginNonErrorThrownError, proxy, type Plugin } from '../src/index.js';
 import { LIMITS } from '../src/shared/clone-data.js';
 import { pack, unpack } from '../src/shared/envelope.js';
 import { caught, fixture } from './helpers.js';
@@ -12,7 +12,7 @@ import { caught, fixture } from './helpers.js';
 type Data = Record<
   'zodLike' | 'prettierLike' | 'aggregate' | 'causeChain' | 'uncrossable' | 'huge' | 'plainObject',
   () => Promise<never>
->;
+> & { callbackError(cb: () => never): Promise<unknown> };
 
 async function withData(body: (plugin: Plugin<Data>) => Promise<void>): Promise<void> {
   const plugin = await loadPlugin<Data>(fixture('e-data.mjs'));
@@ -124,6 +124,31 @@ describe('errors keep their data across the boundary', () => {
         code: 'ERR_PLUGIN_NON_ERROR_THROWN',
         value: { status: 400, detail: { field: 'email' } },
         droppedProperties: [{ path: 'toJSON', reason: 'function' }],
+      });
+    });
+  });
+});
+
+describe('errors thrown by a host callback', () => {
+  it('reach the plugin with their class, code, data and cause, and what could not cross named', async () => {
+    await withData(async (plugin) => {
+      const hostError = Object.assign(new RangeError('out of range', { cause: new Error('why') }), {
+        code: 'E_HOST',
+        loc: { line: 3 },
+        format: () => '',
+      });
+      const seen = await plugin.api.callbackError(
+        proxy(() => {
+          throw hostError;
+        }),
+      );
+      expect(seen).toEqual({
+        isRangeError: true,
+        name: 'RangeError',
+        code: 'E_HOST',
+        loc: { line: 3 },
+        cause: 'why',
+        dropped: [{ path: 'format', reason: 'function' }],
       });
     });
   });

@@ -200,3 +200,24 @@ function unpackValue(p: Pack): unknown {
   if (p.value !== undefined || p.type === 'undefined') return restoreData(p.value, unpackNested);
   return p.text;
 }
+
+/** The key of an Error carried as a plain value through a channel that would keep only its message. */
+const CARRIED = '\u0000isoplug.carried';
+
+/**
+ * An Error thrown by a host callback, packed inside a plain object: Comlink keeps only an Error's name,
+ * message and stack, but passes a thrown non-Error through structured clone as it is. Non-Errors stay
+ * as they are.
+ */
+export function carry(thrown: unknown): unknown {
+  return isErrorLike(thrown) ? { [CARRIED]: pack(thrown) } : thrown;
+}
+
+/** What `carry` packed, rebuilt; anything else as it is. */
+export function uncarry(thrown: unknown): unknown {
+  const packed = safe(
+    () => (typeof thrown === 'object' && thrown !== null ? (thrown as Record<string, unknown>)[CARRIED] : undefined),
+    undefined,
+  );
+  return packed === undefined ? thrown : unpack(packed as Pack, () => new Error('a non-Error was carried'));
+}
