@@ -84,7 +84,7 @@ export class CanarySlot<T> {
     next.once('crash', (error) => void this.end(canary, errors.rolloutAborted('it crashed', error), true));
     const replaced = this.#canary;
     this.#canary = canary;
-    if (replaced) void this.end(replaced, `a rollout of ${next.version}`, false);
+    if (replaced) void this.#retire(replaced, `a rollout of ${next.version}`, false, undefined);
     const report = { from: this.#host.current(), version: next.version, percent: split.percent, salt, loadMs, standby };
     if (!this.#host.shuttingDown()) {
       this.#host.emit('rollout', { from: report.from, to: next.version, percent: split.percent, salt, loadMs });
@@ -121,6 +121,15 @@ export class CanarySlot<T> {
   ): Promise<AbortReport | undefined> {
     if (canary === undefined || this.#canary !== canary) return Promise.resolve(undefined);
     this.#canary = undefined;
+    return this.#retire(canary, reason, auto, judged);
+  }
+
+  #retire(
+    canary: Canary<T>,
+    reason: unknown,
+    auto: boolean,
+    judged: { calls: number; failures: number } | undefined,
+  ): Promise<AbortReport> {
     const { calls, failures } = judged ?? canary.figures(canary.plugin) ?? { calls: 0, failures: 0 };
     const drainStarted = performance.now();
     const retiring = this.#host.retire(canary.plugin);
