@@ -25,7 +25,7 @@ async function start(): Promise<HotSwap<Versioned>> {
 async function served(hs: HotSwap<Versioned>, calls: number): Promise<Map<string, number>> {
   const labels = await Promise.all(Array.from({ length: calls }, () => hs.api.whoami()));
   const tally = new Map<string, number>();
-  for (const label of labels) tally.set(label, (tally.get(label) ?? 0) + 1);
+  for (const label of labels.map(String)) tally.set(label, (tally.get(label) ?? 0) + 1);
   return tally;
 }
 
@@ -337,7 +337,7 @@ describe('hs.rollout()', () => {
       percent: 0,
       data: { label: 'v2' },
       version: 'v2',
-      healthCheck: async (api) => checked.push(await api.whoami()),
+      healthCheck: async (api) => checked.push(String(await api.whoami())),
     });
     expect(checked).toEqual(['v2']);
     const staged = hs.canary;
