@@ -7,15 +7,24 @@
  * - A call with a sticky key goes to the canary iff `bucket < percent × 100`, where `bucket` is the
  *   first 4 bytes, big-endian, of SHA-256(UTF-8 of `salt + ':' + key`), modulo 10,000. For one salt a
  *   key's bucket never changes, so raising the percent only moves keys onto the canary.
- * - A call without a key draws `Math.random()`: it goes to the canary with probability `percent / 100`.
- *   A draw, not a counter: a rotating counter would line up with callers' own patterns (at 50 %, every
- *   second call of a request making two would always land on the same version).
+ * - Calls without a key go in runs: up to 16 calls made in the same tick go to the same version, so they
+ *   travel in one message, as a worker's replies come back 16 to a message. Splitting a burst call by
+ *   call would cut every batch in two and cost each version a wake-up per half (measured: 0.2–0.4× the
+ *   pipelined throughput of one version, where runs keep it). Each run's version is drawn by dithered
+ *   error diffusion: the canary's credit grows by `percent` per run, a run goes to it with probability
+ *   credit/100 and pays 100, so over any stretch the share stays within two runs of `percent`, without
+ *   a fixed rotation a caller's own rhythm could line up with.
  */
 import { createHash } from 'node:crypto';
 import type { ResolvedLoadOptions } from './options.js';
 import type { Plugin } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import type { ResolvedAbortOn } from './rollout-options.js';
+
+/** Keyless calls per run at most: the worker's replies per message. */
+const RUN = 16;
+/** Schedules the end of a run: after the calls of this tick (a promise reaction, as the thread's flush). */
+const settled = Promise.resolve();
 
 /** Buckets of the sticky-key hash: a percent maps to `percent × 100` of them (basis points). */
 export const ROLLOUT_BUCKETS = 10_000;
@@ -163,6 +172,14 @@ export class Canary<T> {
   /** Called once when the canary's failure rate passes `abortOn`. */
   readonly #failing: (calls: number, failures: number, cause: unknown) => void;
   #judged = false;
+  /** Keyless calls left in the current run, and where it goes. */
+  #runLeft = 0;
+  #runToCanary = false;
+  /** The error diffusion's credit, in percent points (bounded: -100 to 100). */
+  #credit = 0;
+  readonly #endRun = (): void => {
+    this.#runLeft = 0;
+  };
 
   constructor(
     plugin: Plugin<T>,
@@ -197,12 +214,23 @@ export class Canary<T> {
   set percent(percent: number) {
     this.#percent = percent;
     this.#threshold = percent * 100;
+    // The next keyless call starts a run at the new share.
+    this.#runLeft = 0;
+    this.#credit = 0;
   }
 
   /** True when the call goes to the canary: by the key's bucket, or by a draw for a call without one. */
   takes(sticky: StickyKey | undefined): boolean {
     if (sticky !== undefined) return sticky.bucket(this.salt) < this.#threshold;
-    return Math.random() * 100 < this.#percent;
+    if (this.#runLeft === 0) {
+      this.#credit += this.#percent;
+      this.#runToCanary = this.#credit > Math.random() * 100;
+      if (this.#runToCanary) this.#credit -= 100;
+      this.#runLeft = RUN;
+      void settled.then(this.#endRun);
+    }
+    this.#runLeft--;
+    return this.#runToCanary;
   }
 
   /** Counts `call`, made on `plugin` (the canary or the current version), when it settles; returns it. */

@@ -123,6 +123,21 @@ describe('hs.rollout()', () => {
     await hs.close();
   });
 
+  it('R1: keyless calls of one tick go in runs of up to 16 to one version; runs split by the percent', async () => {
+    const hs = await start();
+    await hs.rollout(B, { percent: 50, data: { label: 'cand' }, version: 'cand' });
+    const runs: string[] = [];
+    for (let tick = 0; tick < 200; tick++) {
+      const labels = (await Promise.all(Array.from({ length: 16 }, () => hs.api.whoami()))).map(String);
+      expect(new Set(labels).size, `tick ${tick}: ${labels.join(' ')}`).toBe(1);
+      runs.push(labels[0]!);
+    }
+    const onCanary = runs.filter((label) => label === 'cand').length;
+    // Error diffusion keeps the share within two runs of the percent.
+    expect(Math.abs(onCanary - 100)).toBeLessThanOrEqual(2);
+    await hs.close();
+  });
+
   it('R2: 2,000 keys keep their version across calls; 15–25 % at 20 %, 45–55 % at 50 %; no key goes back as the percent rises', async () => {
     const hs = await start();
     await hs.rollout(B, { percent: 20, data: { label: 'cand' }, version: 'cand', salt: 'fleet-7' });
