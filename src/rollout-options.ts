@@ -61,7 +61,7 @@ export interface HotSwapCallOptions extends CallOptions {
    * Routes the view's calls by this key during a rollout: a key is on the candidate iff its bucket
    * (`rolloutBucket(salt, key)`) is below `percent × 100`. Stable across processes, monotonic as the
    * percent rises.
-   * @default undefined (each call drawn at random with probability `percent / 100`)
+   * @default undefined (keyless: runs of the calls of one tick, each run drawn by the percent)
    */
   key?: string;
 }

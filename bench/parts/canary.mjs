@@ -1,5 +1,5 @@
 // Part — canary: what a gradual rollout costs a call. One process, the same no-op plugin: a plain hot
-// swap (one version, one thread), the same hot swap during a 50 % rollout (keyless calls, each drawn;
+// swap (one version, one thread), the same hot swap during a 50 % rollout (keyless calls, in runs;
 // and sticky-key calls over 1,000 views), and, for reference, a plain hot swap on two threads (a
 // rollout also runs on two threads: the current version's and the canary's), and two plain plugins
 // the caller splits by hand (Math.random): the cost of a second isolate without isoplug's routing, so
@@ -113,7 +113,7 @@ export async function runCanary({ iso, progress }) {
       peers: except(pipeMed, 'rollout'),
       baseline: 'hotswap',
       bar: { against: 'hotswap', op: '>=', limit: 0.9 },
-      note: `${rounds} of ${PIPE_BLOCK_MS} ms per peer; keyless calls, each drawn; the rollout runs on two threads (current + canary)`,
+      note: `${rounds} of ${PIPE_BLOCK_MS} ms per peer; keyless calls, in runs of one tick; the rollout runs on two threads (current + canary)`,
     }),
     makeFigure({
       part: 'canary',
