@@ -4,7 +4,8 @@ export default defineConfig([
   {
     // The host side: what users import. `isoplug/build` is buildPlugin() and watchPlugin(), the CLI's
     // build as a library; esbuild, an optional peer dependency, stays outside and is imported on use.
-    entry: { index: 'src/index.ts', build: 'src/cli/build.ts' },
+    // `isoplug/plugin` is what plugin code imports (transfer()); it imports nothing at run time.
+    entry: { index: 'src/index.ts', build: 'src/cli/build.ts', plugin: 'src/shared/transfer.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     external: ['esbuild'],

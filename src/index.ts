@@ -8,6 +8,7 @@ export type { PluginSpecifier } from './resolve.js';
 export * from './shared/errors.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
+export { transfer, TRANSFER_MARK, type TransferMark } from './shared/transfer.js';
 export { createHotSwap, HotSwap } from './hotswap.js';
 export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap.js';
 export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './hotswap-options.js';

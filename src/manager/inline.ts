@@ -19,6 +19,8 @@ import {
 } from '../shared/module-surface.js';
 import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../shared/errors.js';
 import { HOOK_SERVE } from '../shared/protocol.js';
+import { checkTransfer, readMark } from '../shared/transfer-check.js';
+import type { Transferable } from '../shared/transfer.js';
 import { deadline } from '../time.js';
 import type { InitDescriptor } from '../shared/peer-wire.js';
 import type { ManagedVersion } from './version.js';
@@ -87,7 +89,13 @@ export class InlineVersion implements ManagedVersion {
 
   #clone(value: unknown, method: string, direction: 'argument' | 'result'): unknown {
     try {
-      return structuredClone(value);
+      // transfer(value, list) in a result: checked as in a worker, then moved within the thread (the
+      // plugin's buffers are detached, as a worker's would be), so a bad list fails here too.
+      const mark = direction === 'result' ? readMark(value) : undefined;
+      if (mark === undefined) return structuredClone(value);
+      const problem = checkTransfer(mark.value, mark.list);
+      if (problem !== undefined) throw problem;
+      return structuredClone(mark.value, { transfer: mark.list as Transferable[] });
     } catch (error) {
       throw new PluginCloneError(
         `${method}(): ${direction === 'argument' ? 'an argument' : 'the result'} cannot be cloned`,
