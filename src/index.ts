@@ -15,6 +15,8 @@ export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './
 export { HOTSWAP_DEFAULTS } from './hotswap-options.js';
 export { PluginManager } from './manager/manager.js';
 export type { ReloadResult, EachResult, ManagerEvents } from './manager/manager.js';
+export type { VersionClosed } from './manager/version.js';
+export type { InlineLeftovers } from './manager/inline-leftovers.js';
 export type { PluginManagerOptions } from './manager/options.js';
 export { MANAGER_DEFAULTS } from './manager/options.js';
 export type { ManagerFs } from './manager/scan.js';
