@@ -76,7 +76,7 @@ describe("isolation: 'inline'", () => {
     process.setSourceMapsEnabled(true);
     const prepare = Error.prepareStackTrace;
     // Node maps stacks only through its own prepareStackTrace; the test runner may have set another.
-    Error.prepareStackTrace = undefined;
+    Reflect.deleteProperty(Error, 'prepareStackTrace');
     try {
       await using manager = new PluginManager({ dir, isolation: 'inline' });
       await manager.reload();
@@ -85,7 +85,7 @@ describe("isolation: 'inline'", () => {
       expect(error.stack).toContain(`${join(dir, 'p', 'lib.mjs')}:7:9`);
       expect(error.stack).toContain(`${join(dir, 'p', 'index.mjs')}:5:3`);
     } finally {
-      Error.prepareStackTrace = prepare;
+      if (prepare !== undefined) Error.prepareStackTrace = prepare;
       process.setSourceMapsEnabled(wasOn);
     }
   });

@@ -84,7 +84,7 @@ describe('transfer() in a result', () => {
     });
   });
 
-  it('fails only the call with a bad transfer list, each with its reason; the version keeps serving', async () => {
+  it('F15: fails only the call with a bad transfer list, each with its reason; the version keeps serving', async () => {
     await withPlugin(fixture('t-transfer.mjs'), (plugin) => refusesMisuse(callOf(plugin)));
   });
 

@@ -16,8 +16,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Loader, Plugin as EsbuildPlugin } from 'esbuild';
 import { importEsbuild } from '../esbuild.js';
 
-/** The parameters the bundle is evaluated with (inline-eval.ts). */
-export const BUNDLE_PARAMS = ['__isoplug_done', '__isoplug_host', 'require'] as const;
+/**
+ * The parameters the bundle is evaluated with (inline-eval.ts). Bundled CommonJS code finds `require`
+ * (for what it requires at run time), `__filename` and `__dirname` here: the entry's.
+ */
+export const BUNDLE_PARAMS = ['__isoplug_done', '__isoplug_host', 'require', '__filename', '__dirname'] as const;
 
 /**
  * V8 puts two lines before an AsyncFunction's body. The bundle starts with a two-line banner, which

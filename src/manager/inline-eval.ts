@@ -19,12 +19,13 @@
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Namespace } from '../shared/module-surface.js';
 import { BANNER, BUNDLE_PARAMS, hostModule } from './inline-bundle.js';
 
 type Fn = (...args: unknown[]) => unknown;
- 
+
 const AsyncFunction = (async () => {}).constructor as new (...args: string[]) => Fn;
 /** One trampoline per plugin entry, compiled once. */
 const trampolines = new Map<string, Fn>();
@@ -64,6 +65,8 @@ export async function runInline(entry: string, fn: Fn): Promise<Namespace> {
     (exports: Namespace) => (ns = exports),
     (url: string) => hostModule(url),
     createRequire(entry),
+    entry,
+    dirname(entry),
   );
   // The entry line calls __isoplug_done right after the imports evaluated; it always ran if we got here.
   return ns!;
