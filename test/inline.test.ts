@@ -69,6 +69,40 @@ describe("isolation: 'inline'", () => {
     expect(await manager.invoke('p', 'count')).toBe(1);
   });
 
+  it('bare packages are bundled into each version, unless listed in inline.external (then shared)', async () => {
+    const root = tempDir();
+    const pkg = join(root, 'node_modules', 'counter');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: 'counter', type: 'module', exports: './index.js' }),
+    );
+    writeFileSync(join(pkg, 'index.js'), 'let n = 0;\nexport const next = () => ++n;\n');
+    const dir = join(root, 'plugins');
+    mkdirSync(dir);
+    const write = (v: string) =>
+      writeFileSync(
+        join(dir, 'c.mjs'),
+        `import { next } from 'counter';\nexport const count = () => ['${v}', next()];\n`,
+      );
+    for (const [external, third] of [
+      [[], 1],
+      [['counter'], 3],
+    ] as const) {
+      write('v1');
+      await using manager = new PluginManager({ dir, isolation: 'inline', inline: { external: [...external] } });
+      await manager.reload();
+      expect(await manager.invoke('c', 'count')).toEqual(['v1', 1]);
+      expect(await manager.invoke('c', 'count')).toEqual(['v1', 2]);
+      write('v2');
+      await manager.reload();
+      expect(await manager.invoke('c', 'count')).toEqual(['v2', third]);
+    }
+    expect(() => new PluginManager({ dir, inline: { external: 'counter' } as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_PLUGIN_INVALID_OPTION', option: 'options.inline.external' }),
+    );
+  });
+
   it('stack traces point at the source files and lines (source maps on)', async () => {
     const dir = tempDir();
     writeVersion(dir, 'v1');
