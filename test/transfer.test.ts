@@ -65,6 +65,10 @@ describe('transfer() in a result', () => {
     await withPlugin(fixture('t-transfer.mjs'), (plugin) => movesResults(callOf(plugin)));
   });
 
+  it('moves a result marked by the CommonJS build of isoplug/plugin', async () => {
+    await withPlugin(fixture('t-transfer.cjs'), (plugin) => movesResults(callOf(plugin)));
+  });
+
   it('moves a view buffer and a MessagePort nested in the result', async () => {
     await withPlugin(fixture('t-transfer.mjs'), async (plugin) => {
       const { meta, parts, port } = await plugin.api.nested(4096);
