@@ -6,6 +6,7 @@ export type { LoadOptions, CallOptions, CloseOptions, Transferable } from './opt
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
 export * from './shared/errors.js';
+export type { CallMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
 export { transfer, TRANSFER_MARK, type TransferMark } from './shared/transfer.js';
