@@ -3,9 +3,12 @@
 // reported.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PluginManager, type VersionClosed } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, stopEsbuild } from './helpers.js';
+
+// Inline versions are bundled by esbuild: its service process ends after each test.
+afterEach(stopEsbuild);
 
 /** Host heap after a full collection, in bytes. Needs --expose-gc (set in vitest.config.ts). */
 function heapAfterGc(): number {

@@ -4,11 +4,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadPlugin, PluginManager, proxy, transfer, type Plugin } from '../src/index.js';
 import { buildPlugin } from '../src/cli/build.js';
-import { caught, fixture, tempDir } from './helpers.js';
+import { caught, fixture, tempDir, stopEsbuild } from './helpers.js';
 import { install } from './manager-helpers.js';
+
+// Inline versions are bundled by esbuild: its service process ends after each test.
+afterEach(stopEsbuild);
 
 interface Moving {
   buffer(n: number): ArrayBuffer;
