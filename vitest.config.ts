@@ -7,6 +7,7 @@ export default defineConfig({
     pool: 'forks',
     execArgv: ['--expose-gc'],
     setupFiles: ['test/setup/leaks.ts'],
+    globalSetup: ['test/setup/cache-dir.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     typecheck: {

@@ -4,6 +4,7 @@
  * belong to a `Boot`, which owns their events; a Plugin is made only from a boot that succeeded. A
  * bounded boot queue (how many versions may boot at once) would wrap `bootThreads`.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { LoadFailedMessage, LoadMessage, ReadyMessage, WorkerMessage } from './shared/protocol.js';
 import { Tag } from './shared/protocol.js';
 import { DEFAULTS } from './options.js';
@@ -40,6 +41,7 @@ class Boot implements ThreadOwner {
   exitCode: number | undefined;
   #settle!: (outcome: BootOutcome) => void;
   #ready = 0;
+  #rejected = false;
 
   constructor(readonly threads: readonly Thread[]) {
     this.outcome = new Promise((resolve) => (this.#settle = resolve));
@@ -53,7 +55,10 @@ class Boot implements ThreadOwner {
     if (Array.isArray(message)) return void thread.stray++;
     switch (message.t) {
       case Tag.Ready:
-        if (++this.#ready === this.threads.length) this.#settle(message);
+        // One worker's cache rejected is the version's: the report says so.
+        if (message.code === 'rejected') this.#rejected = true;
+        if (++this.#ready === this.threads.length)
+          this.#settle(this.#rejected ? { ...message, code: 'rejected' } : message);
         return;
       case Tag.LoadFailed:
         return this.#settle(message);
@@ -82,12 +87,14 @@ class Boot implements ThreadOwner {
 /**
  * Boots `threads` with `module`: resolves once all are ready, or with the load error once every worker
  * is ended. Never rejects. The threads are referenced while they boot (a load keeps the process alive).
+ * `harvest` (the code cache's port, `code-cache.ts`) goes to the first worker only.
  */
 export async function bootThreads(
   threads: readonly Thread[],
   module: Omit<LoadMessage, 't' | 'k'>,
   readyTimeoutMs: number,
   errors: VersionErrors,
+  harvest?: MessagePort,
 ): Promise<BootResult> {
   const boot = new Boot(threads);
   threads.forEach((thread, lane) => {
@@ -96,9 +103,11 @@ export async function bootThreads(
   });
   const timer = sleep(readyTimeoutMs);
   void timer.promise.then(() => boot.settle({ t: 'timeout' }));
-  for (const thread of threads) {
+  for (const [lane, thread] of threads.entries()) {
     try {
-      thread.load(module);
+      if (lane === 0 && harvest !== undefined && module.code !== undefined)
+        thread.load({ ...module, code: { ...module.code, harvest } }, [harvest]);
+      else thread.load(module);
     } catch (error) {
       boot.settle({ t: 'unsendable', cause: error });
       break;

@@ -38,6 +38,7 @@ import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type Plugi
 import type { PluginSpecifier } from './resolve.js';
 import { Restarts } from './restart.js';
 import { PluginCrashedError } from './shared/errors.js';
+import type { CodeCacheStatus } from './shared/protocol.js';
 import { Standby } from './standby.js';
 import { sleep } from './time.js';
 import { VersionErrors } from './version-errors.js';
@@ -60,6 +61,8 @@ export interface SwapReport {
   readonly close: CloseReport;
   /** True when the new version runs on the standby workers (`HotSwapOptions.standby`), false when it booted its own. */
   readonly standby: boolean;
+  /** How the code cache served the new version's load (`LoadOptions.codeCache`). */
+  readonly codeCache: CodeCacheStatus;
 }
 
 /** Emitted at the moment traffic moves. */
@@ -330,6 +333,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
         drainMs: performance.now() - drainStarted,
         close,
         standby,
+        codeCache: next.codeCache,
       }),
     );
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.

@@ -141,8 +141,8 @@ export class Thread {
   }
 
   /** Starts the module's import in the worker. Throws what postMessage throws (`data` not cloneable). */
-  load(message: Omit<LoadMessage, 't' | 'k'>): void {
-    this.send({ t: Tag.Load, k: 0, ...message });
+  load(message: Omit<LoadMessage, 't' | 'k'>, transfer?: readonly unknown[]): void {
+    this.send({ t: Tag.Load, k: 0, ...message }, transfer);
   }
 
   /** The sequence number the next message to the worker will have. */

@@ -14,6 +14,7 @@ import { pack } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { compileModule, harvest, type Compiled } from './compile.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
   HOOK_SERVE,
@@ -27,6 +28,7 @@ import {
   type HookFlag,
   type ReplyTag,
   type BootData,
+  type CodeCacheStatus,
   type Calls,
   type ErrReply,
   type HostMessage,
@@ -225,9 +227,12 @@ async function load(message: LoadMessage): Promise<void> {
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
   let ns: Namespace;
+  let compiled: Compiled | undefined;
   try {
-    ({ ns } = await importNamespace(message.url));
+    if (message.code === undefined) ({ ns } = await importNamespace(message.url));
+    else ({ ns } = compiled = compileModule(message.code));
   } catch (error) {
+    message.code?.harvest?.close();
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
@@ -235,6 +240,7 @@ async function load(message: LoadMessage): Promise<void> {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
   } catch (error) {
+    message.code?.harvest?.close();
     send({ t: Tag.LoadFailed, stage: 'onLoad', error: pack(error) });
     return;
   }
@@ -251,7 +257,10 @@ async function load(message: LoadMessage): Promise<void> {
     free: onFree !== undefined,
     hooks: [...hooks.keys()],
     dependencies: surface.dependencies,
+    code: compiled?.status ?? ('off' satisfies CodeCacheStatus),
   });
+  const port = message.code?.harvest;
+  if (compiled !== undefined && port !== undefined) harvest(compiled, port);
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */

@@ -91,6 +91,30 @@ export interface LoadMessage extends Acknowledging {
   readonly maxPayloadBytes: number | undefined;
   /** `maxArrayBufferMb` in bytes (undefined: not watched). */
   readonly maxArrayBufferBytes: number | undefined;
+  /** Set when the module is compiled from these bytes (with the code cache) instead of imported from `url`. */
+  readonly code?: CodeLoad | undefined;
+}
+
+/** What the code cache says of a version's load (`'off'`: not used, the module was imported). */
+export type CodeCacheStatus = 'hit' | 'miss' | 'rejected' | 'off';
+
+/**
+ * A CommonJS module compiled by the runtime with `vm.Script`: the bytes the host read and hashed (never a
+ * second read of the file, which may have changed), and V8's cached data when the cache had an entry.
+ */
+export interface CodeLoad {
+  /** The module's path: its `__filename`, and the name in stack traces. */
+  readonly filename: string;
+  /** The source bytes, then the cached data: one buffer for every thread of the version. */
+  readonly buffer: SharedArrayBuffer;
+  readonly sourceBytes: number;
+  /** 0: no cached data (a miss). */
+  readonly cacheBytes: number;
+  /**
+   * To one thread only: where the runtime posts the cached data it made (a `Uint8Array`) after a miss or a
+   * rejection. It closes the port without posting after a hit.
+   */
+  readonly harvest?: MessagePort | undefined;
 }
 
 export interface FreeMessage extends Acknowledging {
@@ -118,6 +142,8 @@ export interface ReadyMessage {
   readonly hooks: string[];
   /** The module's `dependencies` export when it is an array of strings (else empty). */
   readonly dependencies: string[];
+  /** How the code cache served this worker's load. */
+  readonly code: CodeCacheStatus;
 }
 
 export interface LoadFailedMessage {
