@@ -4,7 +4,6 @@
  * belong to a `Boot`, which owns their events; a Plugin is made only from a boot that succeeded. A
  * bounded boot queue (how many versions may boot at once) would wrap `bootThreads`.
  */
-import type { MessagePort } from 'node:worker_threads';
 import type { LoadFailedMessage, LoadMessage, ReadyMessage, WorkerMessage } from './shared/protocol.js';
 import { Tag } from './shared/protocol.js';
 import { DEFAULTS } from './options.js';
@@ -87,14 +86,13 @@ class Boot implements ThreadOwner {
 /**
  * Boots `threads` with `module`: resolves once all are ready, or with the load error once every worker
  * is ended. Never rejects. The threads are referenced while they boot (a load keeps the process alive).
- * `harvest` (the code cache's port, `code-cache.ts`) goes to the first worker only.
+ * The first worker is the one asked for the code cache's data (`module.code.harvest`, `code-cache.ts`).
  */
 export async function bootThreads(
   threads: readonly Thread[],
   module: Omit<LoadMessage, 't' | 'k'>,
   readyTimeoutMs: number,
   errors: VersionErrors,
-  harvest?: MessagePort,
 ): Promise<BootResult> {
   const boot = new Boot(threads);
   threads.forEach((thread, lane) => {
@@ -105,9 +103,9 @@ export async function bootThreads(
   void timer.promise.then(() => boot.settle({ t: 'timeout' }));
   for (const [lane, thread] of threads.entries()) {
     try {
-      if (lane === 0 && harvest !== undefined && module.code !== undefined)
-        thread.load({ ...module, code: { ...module.code, harvest } }, [harvest]);
-      else thread.load(module);
+      thread.load(
+        lane === 0 || module.code === undefined ? module : { ...module, code: { ...module.code, harvest: false } },
+      );
     } catch (error) {
       boot.settle({ t: 'unsendable', cause: error });
       break;

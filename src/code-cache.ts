@@ -5,23 +5,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { codeStore, type CodeStore } from './code-store.js';
+import { codeStore } from './code-store.js';
 import type { ResolvedCodeCache } from './options.js';
 import type { ModuleFile } from './resolve.js';
 import type { CodeLoad } from './shared/protocol.js';
+import type { Thread } from './thread.js';
 
 /** The code cache's part in one load, when the module uses it. */
 export interface CodeForLoad {
-  /** For the `Load` message (without the harvest port, which goes to one worker: `harvest()`). */
+  /** For the `Load` message. */
   readonly load: CodeLoad;
-  /**
-   * A port for the worker that makes the cached data after a miss or a rejection; what it posts is
-   * stored. Closed by the worker, or when it exits; `abandon()` closes it when the load ends early.
-   */
-  harvest(): MessagePort;
-  /** The load failed, or its message could not be sent: nothing will be harvested. */
-  abandon(): void;
+  /** The entry found failed its checks: the load compiles from source, and reports `'rejected'`. */
+  readonly damaged: boolean;
+  /** Stores the cached data the first of `threads` posts after its load (after a miss or a rejection). */
+  harvest(threads: readonly Thread[]): void;
 }
 
 /**
@@ -34,39 +31,30 @@ export async function codeForLoad(
 ): Promise<CodeForLoad | undefined> {
   if (options === undefined || !(await isCommonJs(file.module.path))) return undefined;
   const store = codeStore(options.dir, options.maxBytes);
+  if (!(await store.usable())) return undefined;
   const entry = await store.read(file.digest);
+  const cache = entry !== undefined && 'cache' in entry ? entry.cache : undefined;
   const sourceBytes = file.bytes.byteLength;
-  const cacheBytes = entry?.cache.byteLength ?? 0;
+  const cacheBytes = cache?.byteLength ?? 0;
+  // One copy for every thread of the version (a copy per Load message grows the host's memory).
   const buffer = new SharedArrayBuffer(sourceBytes + cacheBytes);
   const view = new Uint8Array(buffer);
   view.set(file.bytes, 0);
-  if (entry !== undefined) view.set(entry.cache, sourceBytes);
-  const channels: MessageChannel[] = [];
+  if (cache !== undefined) view.set(cache, sourceBytes);
   return {
-    load: { filename: file.module.path, buffer, sourceBytes, cacheBytes },
-    harvest: () => {
-      const channel = new MessageChannel();
-      channels.push(channel);
-      listen(channel.port1, store, file);
-      return channel.port2;
-    },
-    abandon: () => {
-      for (const channel of channels) {
-        channel.port1.close();
-        channel.port2.close();
-      }
+    load: { filename: file.module.path, buffer, sourceBytes, cacheBytes, harvest: true },
+    damaged: entry !== undefined && 'damaged' in entry,
+    harvest: (threads) => {
+      store.track(
+        new Promise<void>((resolve) =>
+          threads[0]?.harvest((data) => {
+            if (data instanceof Uint8Array && data.byteLength > 0) store.write(file.digest, file.bytes, data);
+            resolve();
+          }),
+        ),
+      );
     },
   };
-}
-
-/** Stores the one message the worker posts on `port` (its cached data), then closes the port. */
-function listen(port: MessagePort, store: CodeStore, file: ModuleFile): void {
-  port.once('message', (data: unknown) => {
-    port.close();
-    if (data instanceof Uint8Array && data.byteLength > 0) store.write(file.digest, file.bytes, data);
-  });
-  // A host with nothing else to do may exit before the worker posts: the entry is then made next time.
-  port.unref();
 }
 
 /**
@@ -93,4 +81,12 @@ export async function isCommonJs(path: string): Promise<boolean> {
       return false;
     }
   }
+}
+
+/**
+ * @internal Resolves once the cache folder `dir` has no work under way in this process: the cached data
+ * its loads will post (until each worker posted it or ended) and the writes and deletes that follow.
+ */
+export function codeCacheIdle(dir: string): Promise<void> {
+  return codeStore(dir, Infinity).idle();
 }

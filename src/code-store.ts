@@ -31,10 +31,8 @@ export function defaultCodeCacheDir(env: NodeJS.ProcessEnv = process.env): strin
 /** The subfolder for this process: a cache made by another Node, architecture or set of V8 flags never matches. */
 export const RUNTIME_KEY = `${process.version}-${process.arch}-${cachedDataVersionTag()}`;
 
-/** An entry read and verified: its payload (V8's cached data), in a buffer every thread of a version can read. */
-export interface CodeEntry {
-  readonly cache: Uint8Array;
-}
+/** What a read found: V8's cached data of a verified entry, or that the entry was damaged (and is deleted). */
+export type CodeEntry = { readonly cache: Uint8Array } | { readonly damaged: true };
 
 /**
  * One cache folder, bounded to `maxBytes`. Opened once per folder per process (`codeStore`): the
@@ -67,9 +65,14 @@ export class CodeStore {
     return join(this.#dir, `${digest}.bin`);
   }
 
+  /** Whether the folder can be used (made or checked once): false turns the cache off. */
+  usable(): Promise<boolean> {
+    return this.#open();
+  }
+
   /**
-   * Reads and verifies the entry for `digest`. Resolves undefined when there is none, or when it is
-   * damaged (then it is deleted): a cold load follows. Never rejects.
+   * Reads and verifies the entry for `digest`. Resolves undefined when there is none, `damaged` when
+   * it fails its checks (then it is deleted): a cold load follows either way. Never rejects.
    */
   async read(digest: string): Promise<CodeEntry | undefined> {
     if (!(await this.#open())) return undefined;
@@ -88,37 +91,49 @@ export class CodeStore {
     const payload = verify(bytes, digest);
     if (payload === undefined) {
       this.drop(digest);
-      return undefined;
+      return { damaged: true };
     }
     // The access time for the LRU bound (mtime: atime is often not kept).
     const now = new Date();
-    this.#track(utimes(path, now, now));
+    this.track(utimes(path, now, now));
     return { cache: payload };
   }
 
   /** Writes the entry for `digest` (temporary file, then rename), then evicts down to the bound. In the background. */
   write(digest: string, source: Uint8Array, cache: Uint8Array): void {
-    this.#track(this.#write(digest, source, cache));
+    this.#inTurn(digest, () => this.#write(digest, source, cache));
   }
 
-  /** Deletes the entry for `digest` (V8 rejected it, or it was damaged). In the background. */
+  /** Deletes the entry for `digest` (it was damaged). In the background. */
   drop(digest: string): void {
-    this.#track(
-      (async () => {
-        const path = this.path(digest);
-        const size = await stat(path).then((s) => s.size);
-        await unlink(path);
-        this.#total -= size;
-      })(),
-    );
+    this.#inTurn(digest, async () => {
+      const path = this.path(digest);
+      const size = await stat(path).then((s) => s.size);
+      await unlink(path);
+      this.#total -= size;
+    });
   }
 
-  /** Resolves once the writes and deletes started so far are done. */
+  /** Resolves once the work tracked so far (writes, deletes, harvests awaited) is done. */
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 
-  #track(work: Promise<unknown>): void {
+  /** The last operation on each digest: this process's writes and deletes of one entry run in turn. */
+  readonly #turns = new Map<string, Promise<unknown>>();
+
+  #inTurn(digest: string, work: () => Promise<unknown>): void {
+    const next = (this.#turns.get(digest) ?? Promise.resolve()).then(work, work);
+    this.#turns.set(digest, next);
+    this.track(next);
+    void next.then(
+      () => this.#turns.get(digest) === next && this.#turns.delete(digest),
+      () => this.#turns.get(digest) === next && this.#turns.delete(digest),
+    );
+  }
+
+  /** Counts `work` until it settles (`idle()`). */
+  track(work: Promise<unknown>): void {
     const settled = work.then(
       () => undefined,
       () => undefined,
@@ -171,8 +186,13 @@ export class CodeStore {
     if (crc32 === undefined) return Promise.resolve(false);
     this.#ready ??= (async () => {
       try {
-        await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-        for (const dir of [this.#root, this.#dir]) if (!(await privateDir(dir))) return false;
+        // One level at a time, each checked before the next is made in it.
+        await mkdir(this.#root, { recursive: true, mode: 0o700 });
+        if (!(await privateDir(this.#root))) return false;
+        await mkdir(this.#dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw error;
+        });
+        if (!(await privateDir(this.#dir))) return false;
         this.#total = (await scan(this.#root, this.#dir)).reduce((sum, e) => sum + e.size, 0);
         return true;
       } catch {

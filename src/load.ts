@@ -76,20 +76,21 @@ export async function loadVersion<T = Record<string, any>>(
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
     code: code?.load,
   };
-  let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors, code?.harvest());
+  code?.harvest(threads);
+  let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
     onStandby = false;
     threads = spawn(resolved, path);
-    booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors, code?.harvest());
+    code?.harvest(threads);
+    booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   }
-  if (!booted.ok) {
-    code?.abandon();
-    throw booted.error;
-  }
-  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors);
-  return { plugin, standby: onStandby, codeCache: booted.ready.code };
+  if (!booted.ok) throw booted.error;
+  // A damaged entry was never shown to V8; the report says the cache was rejected all the same.
+  const ready = code?.damaged === true ? { ...booted.ready, code: 'rejected' as const } : booted.ready;
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors);
+  return { plugin, standby: onStandby, codeCache: ready.code };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

@@ -11,9 +11,6 @@ import { Script, constants } from 'node:vm';
 import type { Namespace } from '../src/shared/module-surface.js';
 import type { CodeCacheStatus, CodeLoad } from '../src/shared/protocol.js';
 
-/** Captured before plugin code runs (it may replace the global). */
-const later = setImmediate;
-
 /** A module compiled and run: its exports as a namespace, and how the cache served it. */
 export interface Compiled {
   readonly ns: Namespace;
@@ -61,18 +58,20 @@ export function compileModule(code: CodeLoad): Compiled {
 }
 
 /**
- * After the version is ready: the cached data of everything compiled so far goes to the host, which
- * stores it; after a hit there is nothing new to store. Blocks this worker while V8 serializes (tens of
- * ms for a few MB), once per version the cache did not serve. A failure only means no entry.
+ * Right after `Ready` has left: the cached data of everything compiled so far (the module's top level
+ * and what `onLoad` ran), for the host to store; after a hit there is nothing new, and `post` gets
+ * undefined. In the same turn, so it leaves before any later message is handled (a close right after the
+ * load still finds it posted); the first calls wait while V8 serializes (tens of ms for a few MB), once
+ * per version the cache did not serve. A failure only means no entry.
  */
-export function harvest(compiled: Compiled, port: NonNullable<CodeLoad['harvest']>): void {
-  if (compiled.status === 'hit') return port.close();
-  later(() => {
+export function harvest(compiled: Compiled, post: (data: Uint8Array | undefined) => void): void {
+  let data: Uint8Array | undefined;
+  if (compiled.status !== 'hit') {
     try {
-      port.postMessage(compiled.script.createCachedData());
+      data = compiled.script.createCachedData();
     } catch {
       // No entry this time; the next load compiles from source again.
     }
-    port.close();
-  });
+  }
+  post(data);
 }

@@ -232,7 +232,6 @@ async function load(message: LoadMessage): Promise<void> {
     if (message.code === undefined) ({ ns } = await importNamespace(message.url));
     else ({ ns } = compiled = compileModule(message.code));
   } catch (error) {
-    message.code?.harvest?.close();
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
@@ -240,7 +239,6 @@ async function load(message: LoadMessage): Promise<void> {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
   } catch (error) {
-    message.code?.harvest?.close();
     send({ t: Tag.LoadFailed, stage: 'onLoad', error: pack(error) });
     return;
   }
@@ -259,8 +257,8 @@ async function load(message: LoadMessage): Promise<void> {
     dependencies: surface.dependencies,
     code: compiled?.status ?? ('off' satisfies CodeCacheStatus),
   });
-  const port = message.code?.harvest;
-  if (compiled !== undefined && port !== undefined) harvest(compiled, port);
+  if (compiled !== undefined && message.code?.harvest === true)
+    harvest(compiled, (data) => send({ t: Tag.CodeCache, data }));
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */

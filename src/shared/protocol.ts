@@ -42,6 +42,8 @@ export const Tag = {
   Freed: 14,
   /** worker → host: the isolate's ArrayBuffers passed `maxArrayBufferMb`; the host ends the version. */
   OverLimit: 15,
+  /** worker → host: V8's cached data of the module, made after the load (`CodeLoad.harvest`). */
+  CodeCache: 16,
 } as const;
 
 /**
@@ -111,10 +113,15 @@ export interface CodeLoad {
   /** 0: no cached data (a miss). */
   readonly cacheBytes: number;
   /**
-   * To one thread only: where the runtime posts the cached data it made (a `Uint8Array`) after a miss or a
-   * rejection. It closes the port without posting after a hit.
+   * Set for one thread only: after its `Ready` it posts a `CodeCacheMessage`, with the cached data it made
+   * after a miss or a rejection (none after a hit).
    */
-  readonly harvest?: MessagePort | undefined;
+  readonly harvest: boolean;
+}
+
+export interface CodeCacheMessage {
+  readonly t: typeof Tag.CodeCache;
+  readonly data: Uint8Array | undefined;
 }
 
 export interface FreeMessage extends Acknowledging {
@@ -173,7 +180,8 @@ export interface FreedMessage {
   readonly error: Pack | undefined;
 }
 
-export type WorkerMessage = Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage;
+export type WorkerMessage =
+  Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage | CodeCacheMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
