@@ -12,7 +12,7 @@ const LAYERS = [
   ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|code-cache)[.]ts$']],
   ['a version', ['^src/plugin[.]ts$']],
   ['loading a version', ['^src/load[.]ts$']],
-  ['hot swap', ['^src/(hotswap|hotswap-options|standby|restart)[.]ts$']],
+  ['hot swap', ['^src/(hotswap|hotswap-options|hotswap-types|standby|restart)[.]ts$']],
   ['plugin manager', ['^src/manager/']],
   ['fleet', ['^src/fleet/']],
   ['entry points: the package barrel and the CLI', ['^src/index[.]ts$', '^src/cli/']],

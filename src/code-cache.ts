@@ -42,7 +42,7 @@ export async function codeForLoad(
   view.set(file.bytes, 0);
   if (cache !== undefined) view.set(cache, sourceBytes);
   return {
-    load: { filename: file.module.path, buffer, sourceBytes, cacheBytes, harvest: true },
+    load: { filename: file.module.path, digest: file.digest, buffer, sourceBytes, cacheBytes, harvest: true },
     damaged: entry !== undefined && 'damaged' in entry,
     harvest: (threads) => {
       store.track(

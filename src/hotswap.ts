@@ -17,7 +17,8 @@
  *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
  *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
  * - Standby (opt-in): booted workers wait for the next version's code; a swap whose spawn options
- *   match takes them, and a new standby boots after the swap.
+ *   match takes them, and a new standby boots after the swap. `prepare()` compiles the next version
+ *   on them ahead of the swap.
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
@@ -34,60 +35,16 @@ import {
 } from './hotswap-options.js';
 import { loadVersion } from './load.js';
 import { resolveCallOptions, type CallOptions, type ResolvedLoadOptions } from './options.js';
-import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
+import { kInvoke, type CloseReport, type Plugin, type PluginCallView } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { Restarts } from './restart.js';
 import { PluginCrashedError } from './shared/errors.js';
-import type { CodeCacheStatus } from './shared/protocol.js';
 import { Standby } from './standby.js';
+import type { HotSwapEvents, HotSwapState, SwapReport, VersionInfo } from './hotswap-types.js';
+
+export type { HotSwapEvents, HotSwapState, SwapEvent, SwapReport, VersionInfo } from './hotswap-types.js';
 import { sleep } from './time.js';
 import { VersionErrors } from './version-errors.js';
-
-export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
-
-/** What `swap()` resolves with, once the switch happened and the old version drained. */
-export interface SwapReport {
-  /** The version swapped from. */
-  readonly from: string;
-  /** The version swapped to. */
-  readonly to: string;
-  /** Load of the new version, `onLoad` and the health check included. */
-  readonly loadMs: number;
-  /** The synchronous switch itself. */
-  readonly switchMs: number;
-  /** The old version's drain and close. */
-  readonly drainMs: number;
-  /** The old version's close report. */
-  readonly close: CloseReport;
-  /** True when the new version runs on the standby workers (`HotSwapOptions.standby`), false when it booted its own. */
-  readonly standby: boolean;
-  /** How the code cache served the new version's load (`LoadOptions.codeCache`). */
-  readonly codeCache: CodeCacheStatus;
-}
-
-/** Emitted at the moment traffic moves. */
-export interface SwapEvent {
-  readonly from: string;
-  readonly to: string;
-  readonly loadMs: number;
-  readonly reason: 'swap' | 'restart';
-}
-
-export interface VersionInfo {
-  readonly version: string;
-  readonly role: 'current' | 'draining';
-  readonly state: Plugin['state'];
-  readonly stats: PluginStats;
-}
-
-export interface HotSwapEvents {
-  swap: [event: SwapEvent];
-  drained: [report: CloseReport];
-  crash: [error: PluginCrashedError];
-  restart: [event: { version: string; attempt: number }];
-  failed: [error: PluginCrashedError];
-  state: [state: HotSwapState, previous: HotSwapState];
-}
 
 interface Request {
   readonly specifier: PluginSpecifier;
@@ -210,6 +167,16 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     if (previous === next) return;
     this.#state = next;
     emitSafely(this, 'state', next, previous);
+  }
+
+  /**
+   * Compiles `specifier` on the standby now, ahead of `swap()`: a swap to the same bytes then only runs
+   * the module, and the swap costs about its top-level work. For a build watcher or a scan that sees the
+   * next file before it swaps. Needs `standby: true` and a module the code cache serves (CommonJS, with
+   * `codeCache` on); resolves false when nothing was prepared, and the swap loads as usual. Never rejects.
+   */
+  prepare(specifier: PluginSpecifier): Promise<boolean> {
+    return this.#standby?.prepare(specifier, this.#load) ?? Promise.resolve(false);
   }
 
   /**

@@ -256,6 +256,32 @@ describe('code cache', () => {
     expect(readdirSync(target)).toEqual([]);
   });
 
+  it('K10: prepare() compiles the next version on the standby; the swap to those bytes runs it, another file loads as usual', async () => {
+    const dir = join(tempDir(), 'cache');
+    const folder = tempDir();
+    const a = writePlugin(folder, 'a.cjs', adderSource('a', 30));
+    const b = writePlugin(folder, 'b.cjs', adderSource('b', 30));
+    const c = writePlugin(folder, 'c.cjs', adderSource('c', 30));
+    await loadOnce(b, { codeCache: { dir } });
+    const hs = await createHotSwap<Adder>(a, { standby: true, codeCache: { dir } });
+    expect(await hs.prepare(b)).toBe(true);
+    const toB = await hs.swap(b);
+    expect(toB).toMatchObject({ standby: true, codeCache: 'hit' });
+    expect(await hs.api.label()).toBe('b');
+    // Prepared b, swapped to c: the prepared script is not used for other bytes.
+    expect(await hs.prepare(b)).toBe(true);
+    const toC = await hs.swap(c);
+    expect(toC).toMatchObject({ standby: true, codeCache: 'miss' });
+    expect(await hs.api.label()).toBe('c');
+    // An ES module, or no standby: nothing to prepare.
+    expect(await hs.prepare(writePlugin(folder, 'e.mjs', 'export const label = () => "e";'))).toBe(false);
+    await hs.close();
+    const plain = await createHotSwap<Adder>(a, { codeCache: { dir } });
+    expect(await plain.prepare(b)).toBe(false);
+    await plain.close();
+    await codeCacheIdle(dir);
+  });
+
   it('K8: bad codeCache options fail with a TypeError/RangeError naming the option', async () => {
     const path = writePlugin(tempDir(), 'adder.cjs', adderSource('opts'));
     const bad: Array<[unknown, string]> = [

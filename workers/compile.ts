@@ -29,8 +29,15 @@ const TAIL = '\n})';
 const dynamicImport = (constants as unknown as { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } | undefined)
   ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 
-/** Compiles (with the cached data when there is any) and runs the module. Throws what the module throws. */
-export function compileModule(code: CodeLoad): Compiled {
+/** A module compiled, not yet run. */
+export interface Prepared {
+  readonly digest: string;
+  readonly script: Script;
+  readonly status: Exclude<CodeCacheStatus, 'off'>;
+}
+
+/** Compiles the module (with the cached data when there is any); runs nothing of it. Throws a SyntaxError. */
+export function prepareModule(code: CodeLoad): Prepared {
   const source = Buffer.from(code.buffer, 0, code.sourceBytes).toString('utf8');
   // V8 reads the cached data synchronously while compiling: a view of the shared buffer needs no copy.
   const cachedData = code.cacheBytes > 0 ? new Uint8Array(code.buffer, code.sourceBytes, code.cacheBytes) : undefined;
@@ -40,6 +47,15 @@ export function compileModule(code: CodeLoad): Compiled {
     ...(dynamicImport === undefined ? {} : { importModuleDynamically: dynamicImport as never }),
   });
   const status = cachedData === undefined ? 'miss' : script.cachedDataRejected === true ? 'rejected' : 'hit';
+  return { digest: code.digest, script, status };
+}
+
+/**
+ * Runs the module, compiled ahead (`prepared`, when it holds the same bytes) or now. Throws what the
+ * module throws.
+ */
+export function compileModule(code: CodeLoad, prepared?: Prepared): Compiled {
+  const { script, status } = prepared?.digest === code.digest ? prepared : prepareModule(code);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const require = createRequire(code.filename);
   const module = {

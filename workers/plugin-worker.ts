@@ -14,7 +14,7 @@ import { pack } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
-import { compileModule, harvest, type Compiled } from './compile.js';
+import { compileModule, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
   HOOK_SERVE,
@@ -221,6 +221,8 @@ let onFree: Fn | undefined;
 const hooks = new Map<string, Fn>();
 
 let loading = false;
+/** The next version compiled ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
+let prepared: Prepared | undefined;
 
 async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
@@ -230,11 +232,13 @@ async function load(message: LoadMessage): Promise<void> {
   let compiled: Compiled | undefined;
   try {
     if (message.code === undefined) ({ ns } = await importNamespace(message.url));
-    else ({ ns } = compiled = compileModule(message.code));
+    else ({ ns } = compiled = compileModule(message.code, prepared));
   } catch (error) {
+    prepared = undefined;
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
+  prepared = undefined;
   try {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
@@ -343,6 +347,15 @@ function onMessage(message: HostMessage): void {
       if (loading) return;
       loading = true;
       void load(message);
+      return;
+    case Tag.Prepare:
+      if (loading) return;
+      try {
+        prepared = prepareModule(message.code);
+      } catch {
+        // A module that does not compile fails at its Load, with the error.
+        prepared = undefined;
+      }
       return;
   }
 }

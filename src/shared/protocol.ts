@@ -30,6 +30,8 @@ export const Tag = {
   Lost: 3,
   /** host → worker: import this module (the first message; until then the runtime only waits). */
   Load: 4,
+  /** host → worker (a standby, before its `Load`): compile this module now, run it when `Load` names the same bytes. */
+  Prepare: 5,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -107,6 +109,8 @@ export type CodeCacheStatus = 'hit' | 'miss' | 'rejected' | 'off';
 export interface CodeLoad {
   /** The module's path: its `__filename`, and the name in stack traces. */
   readonly filename: string;
+  /** The SHA-256 of the source bytes (hex): a prepared module is used only for the same bytes. */
+  readonly digest: string;
   /** The source bytes, then the cached data: one buffer for every thread of the version. */
   readonly buffer: SharedArrayBuffer;
   readonly sourceBytes: number;
@@ -137,7 +141,13 @@ export interface LostMessage {
   readonly s: number;
 }
 
-export type HostMessage = LoadMessage | Calls | FreeMessage | (LostMessage & Acknowledging);
+/** A hot swap's standby compiles the next version ahead of the swap (`HotSwap.prepare`); nothing of it runs yet. */
+export interface PrepareMessage extends Acknowledging {
+  readonly t: typeof Tag.Prepare;
+  readonly code: CodeLoad;
+}
+
+export type HostMessage = LoadMessage | PrepareMessage | Calls | FreeMessage | (LostMessage & Acknowledging);
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
