@@ -27,9 +27,9 @@ export interface CodeForLoad {
  */
 export async function codeForLoad(
   file: ModuleFile,
-  options: ResolvedCodeCache | undefined,
+  options: ResolvedCodeCache | false,
 ): Promise<CodeForLoad | undefined> {
-  if (options === undefined || !(await isCommonJs(file.module.path))) return undefined;
+  if (options === false || !(await isCommonJs(file.module.path))) return undefined;
   const store = codeStore(options.dir, options.maxBytes);
   if (!(await store.usable())) return undefined;
   const entry = await store.read(file.digest);

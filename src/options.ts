@@ -98,7 +98,7 @@ export interface CodeCacheOptions {
   maxBytes?: number;
 }
 
-/** The code cache as a load uses it: undefined when off. */
+/** The code cache as a load uses it; `false` when off (and it stays off when resolved again, as a swap does). */
 export interface ResolvedCodeCache {
   readonly dir: string;
   readonly maxBytes: number;
@@ -173,7 +173,7 @@ export interface ResolvedLoadOptions {
   readonly maxPayloadBytes: number | undefined;
   readonly maxArrayBufferMb: number | undefined;
   readonly threads: number;
-  readonly codeCache: ResolvedCodeCache | undefined;
+  readonly codeCache: ResolvedCodeCache | false;
 }
 
 const LOAD_KEYS: ReadonlySet<string> = new Set([
@@ -194,8 +194,8 @@ const LOAD_KEYS: ReadonlySet<string> = new Set([
 const CODE_CACHE_KEYS: ReadonlySet<string> = new Set(['dir', 'maxBytes']);
 
 /** Validates `codeCache` (`true`, `false` or `{ dir, maxBytes }`). */
-function resolveCodeCache(option: string, value: unknown): ResolvedCodeCache | undefined {
-  if (value === false) return undefined;
+function resolveCodeCache(option: string, value: unknown): ResolvedCodeCache | false {
+  if (value === false) return false;
   if (value === undefined || value === true)
     return { dir: defaultCodeCacheDir(), maxBytes: DEFAULTS.codeCacheMaxBytes };
   if (typeof value !== 'object' || value === null || Array.isArray(value))

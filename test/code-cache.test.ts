@@ -185,6 +185,10 @@ describe('code cache', () => {
     expect(plugin.codeCache).toBe('off');
     expect(await plugin.api.add(1, 1)).toBe(2);
     await plugin.close();
+    // A hot swap's option holds for its swaps (they resolve the hot swap's options again).
+    const hs = await createHotSwap<Adder>(path, { codeCache: false });
+    expect((await hs.swap(path)).codeCache).toBe('off');
+    await hs.close();
     // With an explicit folder too: an ES module is imported as before, and reports off.
     const esm = writePlugin(
       tempDir(),
