@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { fileURLToPath } from 'node:url';
-import { bigPluginSource } from '../lib/bigplugin.mjs';
+import { bigPluginSource, toCommonJs } from '../lib/bigplugin.mjs';
 import { bareBoot } from '../lib/raw.mjs';
 import { makeFigure } from '../lib/results.mjs';
 import { percentile, sleep } from '../lib/stats.mjs';
@@ -26,9 +26,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The 5 MB generated module as CommonJS (the code cache serves CommonJS). */
 function generatedCjs(label) {
-  return bigPluginSource(label, 5_000_000)
-    .replace(/^export const /m, 'const ')
-    .replace(/^export function (\w+)/gm, 'exports.$1 = function $1');
+  return toCommonJs(bigPluginSource(label, 5_000_000));
 }
 
 /** prettier 3 and its language plugins in one CommonJS file (esbuild), version `label`. */
