@@ -4,6 +4,7 @@
  * load. The entries themselves, their checks and their bound are `code-store.ts`'s.
  */
 import { readFile } from 'node:fs/promises';
+import * as nodeModule from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { codeStore } from './code-store.js';
 import type { ResolvedCodeCache } from './options.js';
@@ -55,6 +56,19 @@ export async function codeForLoad(
       );
     },
   };
+}
+
+/** Node's own compile cache (`module.enableCompileCache`, 22.1+), when this Node has it. */
+const nodeCompileCache = typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+
+/**
+ * For a module the code cache does not compile itself (an ES module): the folder where Node's own compile
+ * cache keeps its code and that of its imports, on Node 22.1+; `node/` in the cache folder, which must be
+ * usable. Undefined when off, on Node 20, or when the folder is not ours. Never rejects.
+ */
+export async function nodeCompileCacheDir(options: ResolvedCodeCache | false): Promise<string | undefined> {
+  if (options === false || !nodeCompileCache) return undefined;
+  return (await codeStore(options.dir, options.maxBytes).usable()) ? join(options.dir, 'node') : undefined;
 }
 
 /**

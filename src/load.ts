@@ -1,7 +1,7 @@
 import { bootThreads } from './boot.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
-import { codeForLoad } from './code-cache.js';
+import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
 import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
 import type { CodeCacheStatus } from './shared/protocol.js';
 import { PluginLoadError } from './shared/errors.js';
@@ -75,6 +75,7 @@ export async function loadVersion<T = Record<string, any>>(
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
     code: code?.load,
+    compileCacheDir: code === undefined ? await nodeCompileCacheDir(resolved.codeCache) : undefined,
   };
   code?.harvest(threads);
   let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);

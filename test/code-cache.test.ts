@@ -17,6 +17,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { createHash } from 'node:crypto';
@@ -284,6 +285,20 @@ describe('code cache', () => {
     expect(await plain.prepare(b)).toBe(false);
     await plain.close();
     await codeCacheIdle(dir);
+  });
+
+  it("K11: an ES module uses Node's own compile cache in <dir>/node where Node has it (22.1+), and nothing on Node 20", async () => {
+    const dir = join(tempDir(), 'cache');
+    const esm = writePlugin(
+      tempDir(),
+      'esm.mjs',
+      adderSource('esm', 50).replace(/exports\.(\w+) =/g, 'export const $1 ='),
+    );
+    expect(await loadOnce(esm, { codeCache: { dir } })).toEqual({ status: 'off', sum: 5, label: 'esm' });
+    const hasCompileCache = typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+    // Node writes its entries when the worker ends (close() waited for that).
+    expect(existsSync(join(dir, 'node'))).toBe(hasCompileCache);
+    if (hasCompileCache) expect(readdirSync(join(dir, 'node'), { recursive: true }).length).toBeGreaterThan(0);
   });
 
   it('K8: bad codeCache options fail with a TypeError/RangeError naming the option', async () => {

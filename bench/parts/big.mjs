@@ -86,7 +86,7 @@ export async function runBig({ iso, progress }) {
     /** Loads each version once with the cache on, so both have an entry. */
     const warm = async (paths) => {
       for (const path of paths) {
-        const plugin = await iso.loadPlugin(path, { codeCache });
+        const plugin = await iso.loadPlugin(path, { codeCache, readyTimeoutMs: 120_000 });
         await plugin.api.version();
         await plugin.close();
       }
@@ -99,7 +99,7 @@ export async function runBig({ iso, progress }) {
     for (const [name, paths] of Object.entries(plugins)) {
       await warm(paths);
       const make = async (options) => {
-        const hs = await iso.createHotSwap(paths[0], { drainTimeoutMs: 10_000, ...options });
+        const hs = await iso.createHotSwap(paths[0], { drainTimeoutMs: 10_000, readyTimeoutMs: 120_000, ...options });
         hotSwaps.push(hs);
         let n = 0;
         return { hs, next: () => paths[++n % 2] };
@@ -121,7 +121,12 @@ export async function runBig({ iso, progress }) {
         let replied;
         // The first call after the switch, from the 'swap' listener: it is the new version's first reply.
         s.hs.once('swap', () => (replied = s.hs.call('version').then(() => performance.now())));
-        const report = await s.hs.swap(file);
+        const report = await s.hs.swap(file).catch((error) => {
+          // The whole chain of causes: which step of the load failed.
+          let text = '';
+          for (let e = error; e; e = e.cause) text += ` ← ${e.code ?? e.name}: ${e.message}`;
+          throw new Error(`${name}/${key}: swap to ${file} failed${text}`);
+        });
         push(`${name}/${key}`, (await replied) - started);
         const counts = (codeStatus[`${name}/${key}`] ??= {});
         counts[report.codeCache] = (counts[report.codeCache] ?? 0) + 1;
@@ -139,7 +144,11 @@ export async function runBig({ iso, progress }) {
     }
     const threads = (count, cache) => async () => {
       const started = performance.now();
-      const plugin = await iso.loadPlugin(plugins.gen5mb[0], { threads: count, codeCache: cache ? codeCache : false });
+      const plugin = await iso.loadPlugin(plugins.gen5mb[0], {
+        threads: count,
+        codeCache: cache ? codeCache : false,
+        readyTimeoutMs: 120_000,
+      });
       push(`threads ${count}, cache ${cache ? 'warm' : 'off'}`, performance.now() - started);
       await plugin.close();
     };

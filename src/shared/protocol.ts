@@ -97,6 +97,11 @@ export interface LoadMessage extends Acknowledging {
   readonly maxArrayBufferBytes: number | undefined;
   /** Set when the module is compiled from these bytes (with the code cache) instead of imported from `url`. */
   readonly code?: CodeLoad | undefined;
+  /**
+   * Where Node's own compile cache keeps the code of an imported module and its imports (Node 22.1+,
+   * `module.enableCompileCache`); undefined: not used.
+   */
+  readonly compileCacheDir?: string | undefined;
 }
 
 /** What the code cache says of a version's load (`'off'`: not used, the module was imported). */
