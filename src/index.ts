@@ -7,6 +7,7 @@ export type { CodeCacheStatus } from './shared/protocol.js';
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
 export * from './shared/errors.js';
+export type { CallMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
 export { createHotSwap, HotSwap } from './hotswap.js';
