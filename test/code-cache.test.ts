@@ -198,7 +198,8 @@ describe('code cache', () => {
     );
     const dir = join(cacheHome, 'cache');
     expect(await loadOnce(esm, { codeCache: { dir } })).toEqual({ status: 'off', sum: 5, label: 'esm' });
-    expect(existsSync(dir)).toBe(false);
+    // No entry of ours (on Node 22.1+ Node's own cache may fill `node/` beside them: K11).
+    expect(entries(dir)).toEqual([]);
   });
 
   it('K6: two versions of the same bytes written at once leave one whole entry and no temporary file', async () => {
