@@ -16,7 +16,8 @@
  *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
  *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
  * - Standby (opt-in): booted workers wait for the next version's code; a swap whose spawn options
- *   match takes them, and a new standby boots after the swap.
+ *   match takes them, and a new standby boots after the swap. `prepare()` compiles the next version
+ *   on them ahead of the swap.
  * - Rollout: `rollout()` loads a candidate through the same queue and, at its switch, makes it the
  *   canary beside the current version. `promote()` and `abort()` switch at once (no load, no queue).
  *   A `swap()` switching during a rollout ends the canary; a second rollout replaces it. A restart
@@ -221,6 +222,16 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   }
 
   /**
+   * Compiles `specifier` on the standby now, ahead of `swap()`: a swap to the same bytes then only runs
+   * the module, and the swap costs about its top-level work. For a build watcher or a scan that sees the
+   * next file before it swaps. Needs `standby: true` and a module the code cache serves (CommonJS, with
+   * `codeCache` on); resolves false when nothing was prepared, and the swap loads as usual. Never rejects.
+   */
+  prepare(specifier: PluginSpecifier): Promise<boolean> {
+    return this.#standby?.prepare(specifier, this.#load) ?? Promise.resolve(false);
+  }
+
+  /**
    * Loads `specifier` as the next version, checks it, moves traffic to it, then drains and closes
    * the old version. Resolves after the drain. Rejects `ERR_SWAP_FAILED` (the current version keeps
    * serving), `ERR_SWAP_SUPERSEDED` (a later request replaced this one while it waited) or
@@ -345,7 +356,16 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const drainStarted = performance.now();
     const report = retiring.then((close) => {
       const drainMs = performance.now() - drainStarted;
-      return { from: from.version, to: next.version, loadMs, switchMs, drainMs, close, standby };
+      return {
+        from: from.version,
+        to: next.version,
+        loadMs,
+        switchMs,
+        drainMs,
+        close,
+        standby,
+        codeCache: next.codeCache,
+      };
     });
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.
     if (this.#shuttingDown()) return report;
