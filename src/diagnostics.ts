@@ -5,7 +5,7 @@
  * - `tracingChannel('isoplug:call')`: every call to a version (accepted or refused), `start`/`end` around
  *   sending it, `asyncStart`/`asyncEnd` when its promise settles, `error` before them when it rejects.
  * - `tracingChannel('isoplug:load')`: loading one version (by `loadPlugin`, a hot swap or a restart).
- * - `tracingChannel('isoplug:swap')`: one swap or restart of a hot swap, from its request to its report.
+ * - `tracingChannel('isoplug:swap')`: one swap, rollout or restart of a hot swap, from its request to its report.
  * - `tracingChannel('isoplug:close')`: closing one version, from `close()` to its report.
  * - `channel('isoplug:crash')`: a version crashed (a worker exited on its own).
  *
@@ -45,8 +45,8 @@ export interface LoadContext {
 export interface SwapContext {
   /** The plugin's name as the hot swap knows it (its current version's). */
   readonly pluginName: string;
-  /** `swap` for `hs.swap()`, `restart` for a restart after a crash. */
-  readonly reason: 'swap' | 'restart';
+  /** `swap` for `hs.swap()`, `rollout` for `hs.rollout()` (a canary), `restart` for a restart after a crash. */
+  readonly reason: 'swap' | 'rollout' | 'restart';
   /** The module the new version loads from, as a string. */
   readonly specifier: string;
   /** The version serving when the swap was requested. */
