@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
+import { importEsbuild, REQUIRE_SHIM } from '../esbuild.js';
 
 type Esbuild = typeof import('esbuild');
 
@@ -105,26 +106,17 @@ export interface PluginEntry {
 const INDEX_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs'];
 const MAIN_EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '/index.ts', '/index.mts', '/index.js', '/index.mjs'];
 
-/**
- * Bundled CommonJS dependencies call `require()` for Node built-ins; an ES module has no `require`,
- * so give the bundle one.
- */
-const REQUIRE_SHIM =
-  "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";
-
-let esbuildModule: Promise<Esbuild> | undefined;
-
 /** Imports esbuild once; `ERR_BUILD_NO_ESBUILD` when it is not installed. */
-export function loadEsbuild(): Promise<Esbuild> {
-  esbuildModule ??= import('esbuild').catch((cause: unknown) => {
-    esbuildModule = undefined;
+export async function loadEsbuild(): Promise<Esbuild> {
+  try {
+    return await importEsbuild();
+  } catch (cause) {
     throw new BuildError(
       'ERR_BUILD_NO_ESBUILD',
       'esbuild is not installed; isoplug build needs it: npm install --save-dev esbuild',
       { cause },
     );
-  });
-  return esbuildModule;
+  }
 }
 
 async function kind(path: string): Promise<'file' | 'directory' | 'other' | undefined> {
@@ -211,7 +203,8 @@ export function esbuildOptions(
     metafile: true,
     logLevel: 'silent',
     charset: 'utf8',
-    banner: { js: REQUIRE_SHIM },
+    // The first line names the plugin: `loadPlugin()` takes its name from it, not from the hashed file name.
+    banner: { js: `// isoplug build: name=${name}\n${REQUIRE_SHIM}` },
     define: options.define ?? {},
     external: options.external ?? [],
     minify: options.minify ?? false,
