@@ -41,11 +41,16 @@ export interface PluginEntry {
 type Kind = 'file' | 'directory' | 'other' | undefined;
 
 async function kind(fs: EntryFs, path: string): Promise<Kind> {
+  return (await inspect(fs, path)).kind;
+}
+
+/** What is at `path`, and why nothing when nothing. */
+async function inspect(fs: EntryFs, path: string): Promise<{ kind: Kind; error?: unknown }> {
   try {
     const info = await fs.stat(path);
-    return info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other';
-  } catch {
-    return undefined;
+    return { kind: info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other' };
+  } catch (error) {
+    return { kind: undefined, error };
   }
 }
 
@@ -62,7 +67,8 @@ function exportTarget(value: unknown, depth = 0): string | undefined {
   }
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record);
-  if (keys.some((key) => key.startsWith('.'))) return Object.hasOwn(record, '.') ? exportTarget(record['.'], depth + 1) : undefined;
+  if (keys.some((key) => key.startsWith('.')))
+    return Object.hasOwn(record, '.') ? exportTarget(record['.'], depth + 1) : undefined;
   for (const key of keys) {
     if (!CONDITIONS.has(key)) continue;
     const found = exportTarget(record[key], depth + 1);
@@ -87,12 +93,12 @@ async function readManifest(fs: EntryFs, folder: string): Promise<Record<string,
  * when nothing is there, or a folder gives no entry that exists.
  */
 export async function resolveEntry(path: string, fs: EntryFs = nodeFs): Promise<PluginEntry> {
-  const found = await kind(fs, path);
+  const { kind: found, error } = await inspect(fs, path);
   if (found === 'file') return { entry: path, root: resolve(path, '..'), folder: false, packageName: undefined };
   if (found !== 'directory')
     throw new PluginEntryError(
       found === undefined ? `plugin not found: ${path}` : `plugin is neither a file nor a folder: ${path}`,
-      { cause: found === undefined ? Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' }) : undefined },
+      { cause: error },
     );
   const pluginName = basename(path);
   const manifest = await readManifest(fs, path);

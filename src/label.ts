@@ -27,8 +27,9 @@ export interface VersionLabel {
   readonly packages: readonly string[];
 }
 
-const SPECIFIER =
-  /\b(?:from|import)\s*(['"])([^'"\r\n]+)\1|\b(?:import|require)\s*\(\s*(['"`])([^'"`\r\n]+)\3\s*[,)]/g;
+const SPECIFIER = /\b(?:from|import)\s*(['"])([^'"\r\n]+)\1|\b(?:import|require)\s*\(\s*(['"`])([^'"`\r\n]+)\3\s*[,)]/g;
+/** A bare specifier: a package name (scoped or not), maybe a subpath. */
+const PACKAGE = /^(?:@[a-z0-9][\w.~-]*\/)?[a-z0-9][\w.~-]*(?:\/[^\s'"]*)?$/i;
 const TS_FOR_JS: Record<string, string> = { '.js': '.ts', '.mjs': '.mts', '.cjs': '.cts', '.jsx': '.tsx' };
 
 /** The specifiers a module's text mentions. */
@@ -112,7 +113,7 @@ export async function versionLabel(entry: string): Promise<VersionLabel> {
               contents.set(found, Buffer.alloc(0)); // claimed: read in the next round
               next.push(found);
             }
-          } else if (!specifier.startsWith('#') && !isBuiltin(specifier) && !/^[a-z][a-z0-9+.-]*:/i.test(specifier)) {
+          } else if (PACKAGE.test(specifier) && !isBuiltin(specifier)) {
             const name = packageName(specifier);
             packages.add(`${name}@${await installedVersion(dirname(file), name, versions)}`);
           }

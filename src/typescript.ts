@@ -65,7 +65,10 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Compiles a TypeScript entry into the cache; resolves with the output's path. */
-export async function compileTypeScript(entry: string, context: { pluginName?: string | undefined; version?: string | undefined }): Promise<string> {
+export async function compileTypeScript(
+  entry: string,
+  context: { pluginName?: string | undefined; version?: string | undefined },
+): Promise<string> {
   let esbuild;
   try {
     esbuild = await importEsbuild();

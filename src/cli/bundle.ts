@@ -5,9 +5,10 @@
  * esbuild is an optional peer dependency of isoplug, imported on first use.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
+import { resolveEntry } from '../entry.js';
 import { importEsbuild, REQUIRE_SHIM } from '../esbuild.js';
 
 type Esbuild = typeof import('esbuild');
@@ -103,9 +104,6 @@ export interface PluginEntry {
   readonly root: string;
 }
 
-const INDEX_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs'];
-const MAIN_EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '/index.ts', '/index.mts', '/index.js', '/index.mjs'];
-
 /** Imports esbuild once; `ERR_BUILD_NO_ESBUILD` when it is not installed. */
 export async function loadEsbuild(): Promise<Esbuild> {
   try {
@@ -119,12 +117,11 @@ export async function loadEsbuild(): Promise<Esbuild> {
   }
 }
 
-async function kind(path: string): Promise<'file' | 'directory' | 'other' | undefined> {
+async function isFile(path: string): Promise<boolean> {
   try {
-    const info = await stat(path);
-    return info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other';
+    return (await stat(path)).isFile();
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -137,52 +134,20 @@ export function safeName(name: string): string {
 }
 
 /**
- * Finds the entry of a plugin given as a file or a folder. For a folder: its package.json `main`
- * (which must exist), else `index.ts`, `index.mts`, `index.js`, `index.mjs`. Rejects `ERR_BUILD_ENTRY`.
+ * Finds the entry of a plugin given as a file or a folder, by the rule `loadPlugin()` follows (a
+ * folder's package.json `exports`, else `main`, else an index file). Rejects `ERR_BUILD_ENTRY`.
  */
 export async function resolvePluginEntry(input: string): Promise<PluginEntry> {
-  const path = resolve(input);
-  const found = await kind(path);
-  if (found === undefined) throw new BuildError('ERR_BUILD_ENTRY', `plugin not found: ${input}`, { path: input });
-  if (found === 'file') {
-    const base = basename(path, extname(path));
-    return { entry: path, name: safeName(base === 'index' ? basename(dirname(path)) : base), root: dirname(path) };
+  let found;
+  try {
+    found = await resolveEntry(resolve(input));
+  } catch (cause) {
+    throw new BuildError('ERR_BUILD_ENTRY', (cause as Error).message, { path: input, cause });
   }
-  if (found !== 'directory')
-    throw new BuildError('ERR_BUILD_ENTRY', `plugin is neither a file nor a folder: ${input}`, { path: input });
-
-  let manifest: { name?: unknown; main?: unknown } | undefined;
-  const manifestPath = join(path, 'package.json');
-  if ((await kind(manifestPath)) === 'file') {
-    try {
-      manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as typeof manifest;
-    } catch (cause) {
-      throw new BuildError(
-        'ERR_BUILD_ENTRY',
-        `cannot read ${join(input, 'package.json')}: ${(cause as Error).message}`,
-        { path: manifestPath, cause },
-      );
-    }
-  }
-  const name = safeName(typeof manifest?.name === 'string' ? manifest.name : basename(path));
-  if (typeof manifest?.main === 'string') {
-    for (const extension of MAIN_EXTENSIONS) {
-      const candidate = resolve(path, manifest.main + extension);
-      if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
-    }
-    throw new BuildError('ERR_BUILD_ENTRY', `main of ${join(input, 'package.json')} not found: ${manifest.main}`, {
-      path: resolve(path, manifest.main),
-    });
-  }
-  for (const file of INDEX_FILES) {
-    const candidate = join(path, file);
-    if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
-  }
-  throw new BuildError(
-    'ERR_BUILD_ENTRY',
-    `no entry in ${input}: no package.json main and no ${INDEX_FILES.join(', ')}`,
-    { path: input },
-  );
+  if (found.folder)
+    return { entry: found.entry, name: safeName(found.packageName ?? basename(found.root)), root: found.root };
+  const base = basename(found.entry, extname(found.entry));
+  return { entry: found.entry, name: safeName(base === 'index' ? basename(found.root) : base), root: found.root };
 }
 
 export function esbuildOptions(
@@ -277,7 +242,7 @@ export async function emit(
   const hash = createHash('sha256').update(contents).digest('hex').slice(0, 8);
   const file = join(outDir, `${name}.${hash}.mjs`);
   let written = false;
-  if ((await kind(file)) !== 'file') {
+  if (!(await isFile(file))) {
     const aside = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       await writeFile(aside, contents);

@@ -7,7 +7,6 @@
  * (its relative imports are shared between versions); a crash or an infinite loop is the host's.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
 import { buildContext, servePeer } from '../shared/plugin-context.js';
 import {
   importNamespace,
@@ -19,6 +18,7 @@ import {
 } from '../shared/module-surface.js';
 import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../shared/errors.js';
 import { HOOK_SERVE } from '../shared/protocol.js';
+import { runnableUrl } from '../typescript.js';
 import { deadline } from '../time.js';
 import type { InitDescriptor } from '../shared/peer-wire.js';
 import type { ManagedVersion } from './version.js';
@@ -53,9 +53,9 @@ export class InlineVersion implements ManagedVersion {
   }
 
   static async load(name: string, entry: string, hash: string, data: unknown): Promise<InlineVersion> {
-    const url = `${pathToFileURL(entry).href}?isoplug-inline=${hash}-${++loads}`;
     let ns: Namespace;
     try {
+      const url = `${await runnableUrl(entry, { pluginName: name, version: hash })}?isoplug-inline=${hash}-${++loads}`;
       ({ ns } = await importNamespace(url));
     } catch (error) {
       throw new PluginLoadError(`cannot load plugin ${name} from ${entry} (import)`, {
