@@ -79,10 +79,10 @@ export async function readModule(
   context: { pluginName?: string | undefined; version?: string | undefined } = {},
 ): Promise<ResolvedModule> {
   const found = await resolveEntry(path);
-  const [label, name, url] = await Promise.all([
+  const name = await defaultName(found);
+  const [label, url] = await Promise.all([
     context.version === undefined ? versionLabel(found.entry) : undefined,
-    defaultName(found),
-    runnableUrl(found.entry, context),
+    runnableUrl(found.entry, { pluginName: context.pluginName ?? name, version: context.version }),
   ]);
   return { path: found.entry, url, hash: context.version ?? label!.hash, name };
 }
