@@ -136,6 +136,8 @@ describe('buildPlugin', () => {
     const plugin = await loadPlugin<{ hi(): string }>(fromIndex.file);
     try {
       expect(await plugin.api.hi()).toBe('index');
+      // The plugin's own name, not the file's (which carries the hash).
+      expect(plugin.name).toBe('indexed');
     } finally {
       await plugin.close();
     }
