@@ -27,7 +27,7 @@ function fakePackage(root: string, name: string, version: string, body = 'export
 }
 
 function memfs(files: Record<string, string>): EntryFs {
-  return createFsFromVolume(Volume.fromJSON(files)).promises as unknown as EntryFs;
+  return createFsFromVolume(Volume.fromJSON(files)).promises;
 }
 
 const TS_PLUGIN = {
