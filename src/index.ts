@@ -5,6 +5,8 @@ export type { PluginApi, MethodName, RemoteMethod, CallByName, ReservedName } fr
 export type { LoadOptions, CallOptions, CloseOptions, Transferable } from './options.js';
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
+export { versionLabel } from './label.js';
+export type { VersionLabel } from './label.js';
 export * from './shared/errors.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';

@@ -92,8 +92,16 @@ async function installedVersion(dir: string, name: string, cache: Map<string, Pr
   return version;
 }
 
-/** Reads the entry's local module graph and the versions of the packages it imports, and hashes them. */
-export async function versionLabel(entry: string): Promise<VersionLabel> {
+/**
+ * The label `loadPlugin()` gives a version of the module at `entry` (an absolute or relative path of a
+ * module file) when no `version` is set: reads its local module graph and the installed versions of the
+ * packages it imports, and hashes them. A deploy script can compute it ahead, to know a version's label.
+ *
+ * @example
+ * const { hash, files, packages } = await versionLabel('./plugins/greeter.ts');
+ */
+export async function versionLabel(path: string): Promise<VersionLabel> {
+  const entry = resolve(path);
   const root = dirname(entry);
   const contents = new Map<string, Buffer>();
   const packages = new Set<string>();
