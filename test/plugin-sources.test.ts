@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Volume, createFsFromVolume } from 'memfs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHotSwap, loadPlugin } from '../src/index.js';
+import { createHotSwap, loadPlugin, PluginManager } from '../src/index.js';
 import { resolveEntry, type EntryFs } from '../src/entry.js';
 import { versionLabel } from '../src/label.js';
 import { nativeTypeScript } from '../src/typescript.js';
@@ -117,6 +117,20 @@ describe('TypeScript plugins', () => {
     } finally {
       await hs.close();
     }
+  });
+});
+
+describe.each(['worker', 'inline'] as const)('manager, %s isolation', (isolation) => {
+  it('loads a .ts plugin file and a folder whose entry is index.ts', async () => {
+    const dir = tree(tempDir(), {
+      'calc.ts': 'export const add = (a: number, b: number): number => a + b;\n',
+      'shop/index.ts': "import { price } from './price.ts';\nexport const total = (n: number): number => price * n;\n",
+      'shop/price.ts': 'export const price: number = 3;\n',
+    });
+    await using manager = new PluginManager({ dir, isolation });
+    expect(await manager.reload()).toMatchObject({ loaded: expect.arrayContaining(['calc', 'shop']) as unknown });
+    expect(await manager.invoke('calc', 'add', 2, 3)).toBe(5);
+    expect(await manager.invoke('shop', 'total', 2)).toBe(6);
   });
 });
 
