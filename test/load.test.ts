@@ -30,7 +30,11 @@ interface Changing {
 /** The default version label of a module that imports nothing: 12 hex digits of the SHA-256 of its name, size and bytes. */
 function hashOf(path: string): string {
   const bytes = readFileSync(path);
-  return createHash('sha256').update(`${basename(path)}\0${bytes.length}\0`).update(bytes).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(`${basename(path)}\0${bytes.length}\0`)
+    .update(bytes)
+    .digest('hex')
+    .slice(0, 12);
 }
 
 describe('loadPlugin: first load', () => {
