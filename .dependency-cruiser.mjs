@@ -14,8 +14,10 @@ const LAYERS = [
   ['loading a version', ['^src/load[.]ts$']],
   ['hot swap', ['^src/(hotswap|hotswap-options|standby|restart)[.]ts$']],
   ['plugin manager', ['^src/manager/']],
-  ['fleet', ['^src/fleet/']],
-  ['entry points: the package barrel and the CLI', ['^src/index[.]ts$', '^src/cli/']],
+  ['the package barrel (the public face of the core)', ['^src/index[.]ts$']],
+  // The fleet is its own package entry (isoplug/fleet): it uses the core only through its public face.
+  ['fleet', ['^src/fleet/(?!cli/)']],
+  ['the CLI (the core commands and the fleet commands)', ['^src/cli/', '^src/fleet/cli/']],
 ];
 
 const above = (index) => LAYERS.slice(index + 1).flatMap(([, paths]) => paths);

@@ -4,10 +4,12 @@ export default defineConfig([
   {
     // The host side: what users import. `isoplug/build` is buildPlugin() and watchPlugin(), the CLI's
     // build as a library; esbuild, an optional peer dependency, stays outside and is imported on use.
-    entry: { index: 'src/index.ts', build: 'src/cli/build.ts' },
+    // `isoplug/fleet` likewise imports pg on use, and the core by the package's own name, so the core's
+    // classes are the same module for both entries.
+    entry: { index: 'src/index.ts', build: 'src/cli/build.ts', fleet: 'src/fleet/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
-    external: ['esbuild'],
+    external: ['esbuild', 'pg', 'isoplug'],
     sourcemap: true,
     shims: true,
     target: 'node20',
@@ -29,7 +31,7 @@ export default defineConfig([
     entry: { cli: 'src/cli/index.ts' },
     format: ['esm'],
     banner: { js: '#!/usr/bin/env node' },
-    external: ['esbuild'],
+    external: ['esbuild', 'pg', 'isoplug'],
     sourcemap: true,
     target: 'node20',
     platform: 'node',

@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `isoplug/fleet` imports the core by the package's name (so its build shares the core's module): the source here.
+  resolve: { alias: [{ find: /^isoplug$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }] },
   test: {
     include: ['test/**/*.test.ts'],
     // Each file in its own process: leak counters and gc() stay per file.

@@ -5,7 +5,12 @@ import { fixture } from './helpers.js';
 
 // An application can end up with both builds of the package in one process (one dependency imports it,
 // another requires it). Errors from either copy must pass `instanceof` against the other's classes.
-const built = { esm: '../dist/index.js', cjs: '../dist/index.cjs' };
+const built = {
+  esm: '../dist/index.js',
+  cjs: '../dist/index.cjs',
+  fleetEsm: '../dist/fleet.js',
+  fleetCjs: '../dist/fleet.cjs',
+};
 const esm = (await import(built.esm)) as typeof source;
 const cjs = createRequire(import.meta.url)(built.cjs) as typeof source;
 const copies = { esm, cjs, source };
@@ -58,5 +63,25 @@ describe('error classes across copies of the package (ESM and CJS builds)', () =
     expect(error).toBeInstanceOf(esm.PluginNoMethodError);
     expect(error).toBeInstanceOf(esm.PluginError);
     expect(error).toMatchObject({ code: 'ERR_PLUGIN_NO_METHOD' });
+  });
+
+  it('fleet errors made by one build of isoplug/fleet are instances of the other build’s classes', async () => {
+    type Fleet = Pick<
+      typeof import('../src/fleet/index.js'),
+      'FleetError' | 'FleetConflictError' | 'FleetUnavailableError'
+    >;
+    const fleetEsm = (await import(built.fleetEsm)) as Fleet;
+    const fleetCjs = createRequire(import.meta.url)(built.fleetCjs) as Fleet;
+    for (const [made, checked] of [
+      [fleetEsm, fleetCjs],
+      [fleetCjs, fleetEsm],
+    ] as const) {
+      expect(made.FleetConflictError).not.toBe(checked.FleetConflictError);
+      const conflict = new made.FleetConflictError('conflict', { pluginName: 'p', revision: 3 });
+      expect(conflict).toBeInstanceOf(checked.FleetConflictError);
+      expect(conflict).toBeInstanceOf(checked.FleetError);
+      expect(conflict).not.toBeInstanceOf(checked.FleetUnavailableError);
+      expect({ code: 'ERR_FLEET_CONFLICT' }).not.toBeInstanceOf(checked.FleetError);
+    }
   });
 });

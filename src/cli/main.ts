@@ -4,18 +4,39 @@ import { UsageError, parse } from './args.js';
 import { BuildError } from './build.js';
 import { buildCommand } from './build-command.js';
 import type { Io } from './io.js';
+import { FleetError } from '../fleet/errors.js';
+import { promoteCommand, publishCommand, rollbackCommand, rolloutCommand } from '../fleet/cli/deploy.js';
+import { historyCommand, registryCommand, statusCommand } from '../fleet/cli/status.js';
 
 export const HELP = `Usage: isoplug <command> [options]
 
 Commands:
   build <pluginDir|pluginFile> <outDir>   bundle a plugin version into one content-hashed ES module
 
+Fleet (a registry in PostgreSQL; --db <url> or ISOPLUG_DATABASE_URL):
+  registry init                           create or upgrade the registry's schema and roles
+  publish <plugin> --name <name>          build and store a version (--stable: serve it everywhere)
+  rollout <name> <version> --percent <p>  a canary beside the stable version
+  promote <name>                          the canary becomes the stable version
+  rollback <name> [--to <version>]        a new revision pointing back
+  status <name>                           which host serves what, who refused what, who is stale
+  history <name>                          the revisions, newest first
+
 Options:
   -h, --help      show this help; isoplug <command> --help for a command's
   -v, --version   print isoplug's version
 `;
 
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = { build: buildCommand };
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
+  build: buildCommand,
+  registry: registryCommand,
+  publish: publishCommand,
+  rollout: rolloutCommand,
+  promote: promoteCommand,
+  rollback: rollbackCommand,
+  status: statusCommand,
+  history: historyCommand,
+};
 
 /** isoplug's own version, from the package.json above the built file (dist/) or the source (src/cli/). */
 function version(): string {
@@ -65,7 +86,7 @@ export async function main(args: string[], io: Io): Promise<number> {
       io.err(`${label}: ${error.message} (see ${label} --help)`);
       return 2;
     }
-    if (error instanceof BuildError) {
+    if (error instanceof BuildError || error instanceof FleetError) {
       io.err(`${label}: ${error.message} (${error.code})`);
       return 1;
     }

@@ -2,28 +2,12 @@
  * Every failure isoplug reports is an instance of a class below, with a stable `code`.
  * Match on `code` (or `instanceof`), never on the message text.
  *
- * `instanceof` holds across copies of this module: an application can load both the ESM and the CJS
- * build (one dependency imports the package, another requires it), and each copy has its own classes.
- * So each class brands its prototype with a registered symbol (`Symbol.for`, one per class, the same in
- * every copy) and checks that brand in `Symbol.hasInstance`, as undici does for its errors. A subclass
- * an application defines has no brand of its own and keeps the ordinary `instanceof`.
+ * `instanceof` holds across copies of this module (the ESM and the CJS build in one process): each class
+ * is branded (`brand.ts`). A subclass an application defines has no brand of its own and keeps the
+ * ordinary `instanceof`.
  */
 
-const kBrand = Symbol('isoplug.brand');
-
-/** Marks `ctor`'s instances (its subclasses' too) with the registered symbol for `name`. */
-function brand(ctor: abstract new (...args: never[]) => object, name: string): void {
-  const symbol = Symbol.for(`isoplug.error.${name}`);
-  Object.defineProperty(ctor, kBrand, { value: symbol });
-  Object.defineProperty(ctor.prototype, symbol, { value: true });
-}
-
-/** `value instanceof ctor`, by brand when `ctor` is one of ours. */
-function isInstance(ctor: object, value: unknown): boolean {
-  if (!Object.hasOwn(ctor, kBrand)) return Function.prototype[Symbol.hasInstance].call(ctor, value);
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
-  return (value as Record<symbol, unknown>)[(ctor as Record<symbol, symbol>)[kBrand]!] === true;
-}
+import { brand, isInstance } from './brand.js';
 
 /** What a plugin error concerns: the version, and the method when a call failed. */
 export interface PluginErrorContext {
