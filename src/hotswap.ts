@@ -39,7 +39,6 @@ import type { PluginSpecifier } from './resolve.js';
 import { Restarts } from './restart.js';
 import { PluginCrashedError } from './shared/errors.js';
 import { Standby } from './standby.js';
-import { sleep } from './time.js';
 import { VersionErrors } from './version-errors.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
@@ -387,9 +386,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       return;
     }
     this.#setState('restarting');
-    this.#restarts.scheduled = true;
-    void sleep(backoff).promise.then(() => {
-      this.#restarts.scheduled = false;
+    void this.#restarts.backoff(backoff).then(() => {
       // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
       if (this.#state === 'restarting' && !this.#waiting) this.#restart();
     });
@@ -403,7 +400,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
     if (this.#closing) return this.#closing;
     this.#setState('closing');
-    this.#restarts.settle();
+    this.#restarts.stop();
     this.#waiting?.reject(this.#errors.hotSwapClosed('hot swap closed before this swap started'));
     void this.#candidate?.destroy(this.#errors.hotSwapClosed('hot swap closed during the health check'));
     this.#waiting = undefined;

@@ -8,6 +8,7 @@ export type { PluginSpecifier } from './resolve.js';
 export { versionLabel } from './label.js';
 export type { VersionLabel } from './label.js';
 export * from './shared/errors.js';
+export type { CallMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
 export { createHotSwap, HotSwap } from './hotswap.js';

@@ -104,8 +104,11 @@ export class VersionErrors {
 
   /** The worker could not read the message that carried the call. */
   argumentLost(method: string): PluginCloneError {
+    const cause = Object.assign(new RangeError('the plugin could not read the message that carried this call'), {
+      code: 'ERR_PLUGIN_MESSAGE_LOST',
+    });
     return new PluginCloneError(`${method}(): the plugin could not read an argument (the message was lost)`, {
-      ...this.context(method),
+      ...this.context(method, cause),
       direction: 'argument',
     });
   }

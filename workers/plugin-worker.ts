@@ -202,7 +202,14 @@ function onLost(s: number): void {
 
 /** A single reply the host could not read: its call fails (and the failure is never kept). */
 function failLost(_tag: ReplyTag, id: number, _value: unknown): void {
-  post(cloneError(id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
+  post(
+    cloneError(
+      id,
+      Object.assign(new RangeError('the host could not read the result (too deeply nested for its stack?)'), {
+        code: 'ERR_PLUGIN_MESSAGE_LOST',
+      }),
+    ),
+  );
 }
 
 /** Our messages up to this one have been acknowledged. */
