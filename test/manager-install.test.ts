@@ -1,9 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PluginManager, type ManagerFs } from '../src/index.js';
 import { tempDir } from './helpers.js';
+
+// Compiling TypeScript without type stripping starts esbuild's service process, which esbuild keeps for
+// the next build (unref'd); end it so the leak check sees what each test leaves.
+afterEach(async () => {
+  const { stop } = await import('esbuild');
+  await stop();
+});
 
 function write(root: string, files: Record<string, string>): void {
   for (const [path, text] of Object.entries(files)) {

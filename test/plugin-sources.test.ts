@@ -42,6 +42,13 @@ const TS_PLUGIN = {
   'package.json': JSON.stringify({ type: 'module' }),
 };
 
+// Compiling TypeScript without type stripping starts esbuild's service process, which esbuild keeps for
+// the next build (unref'd); end it so the leak check sees what each test leaves.
+afterEach(async () => {
+  const { stop } = await import('esbuild');
+  await stop();
+});
+
 let cacheBefore: string | undefined;
 beforeEach(() => {
   cacheBefore = process.env['ISOPLUG_CACHE_DIR'];
