@@ -1,13 +1,14 @@
 /**
- * esbuild, the optional peer dependency: imported on first use, once per process. The build CLI
- * bundles with it, and a TypeScript plugin is compiled with it on Node lines without type stripping.
- * Callers turn a failed import into their own coded error (each names its own fix).
+ * esbuild, an optional peer dependency, imported once on first use. Shared by the build CLI
+ * (`isoplug build`, `isoplug/build`), the manager's inline mode, which bundles each version, and
+ * TypeScript plugins on Node lines without type stripping (typescript.ts).
+ * Each caller turns a missing esbuild into its own error.
  */
-type Esbuild = typeof import('esbuild');
+export type Esbuild = typeof import('esbuild');
 
 let esbuildModule: Promise<Esbuild> | undefined;
 
-/** Imports esbuild; rejects with the import's own error when it is not installed (and tries again next time). */
+/** Imports esbuild once; rejects with the import's own error when it is not installed (and tries again next time). */
 export function importEsbuild(): Promise<Esbuild> {
   esbuildModule ??= import('esbuild').catch((cause: unknown) => {
     esbuildModule = undefined;

@@ -9,9 +9,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
 import { resolveEntry } from '../entry.js';
-import { importEsbuild, REQUIRE_SHIM } from '../esbuild.js';
-
-type Esbuild = typeof import('esbuild');
+import { importEsbuild, REQUIRE_SHIM, type Esbuild } from '../esbuild.js';
 
 export type BuildErrorCode = 'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD';
 
