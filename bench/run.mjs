@@ -6,7 +6,7 @@ import { progress, progressClear } from './lib/progress.mjs';
 import { ENV, verdictText, writeLatest } from './lib/results.mjs';
 import { formatTable, num, ratio } from './lib/table.mjs';
 
-const PARTS = ['calls', 'swap', 'leak', 'memory', 'threads', 'callbacks', 'canary', 'transfer'];
+const PARTS = ['calls', 'swap', 'leak', 'memory', 'threads', 'callbacks', 'canary', 'transfer', 'big'];
 const RESULTS = new URL('./results/', import.meta.url);
 
 const args = process.argv.slice(2).filter((a) => a !== '--');

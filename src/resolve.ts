@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, extname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveEntry, type PluginEntry } from './entry.js';
@@ -52,6 +52,14 @@ export function contentHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
 }
 
+/** A module file as read for a load: the module, and the bytes the workers run and their full SHA-256 (for the code cache). */
+export interface ModuleFile {
+  readonly module: ResolvedModule;
+  readonly bytes: Buffer;
+  /** 64 hex digits. */
+  readonly digest: string;
+}
+
 /** The first line `isoplug build` writes into a bundle: the plugin's own name (the file's name carries the hash). */
 const BUILT_NAME = /^\/\/ isoplug build: name=([^\s]+)\r?\n/;
 
@@ -77,12 +85,16 @@ async function defaultName(found: PluginEntry): Promise<string> {
 export async function readModule(
   path: string,
   context: { pluginName?: string | undefined; version?: string | undefined } = {},
-): Promise<ResolvedModule> {
+): Promise<ModuleFile> {
   const found = await resolveEntry(path);
   const name = await defaultName(found);
   const [label, url] = await Promise.all([
     context.version === undefined ? versionLabel(found.entry) : undefined,
     runnableUrl(found.entry, { pluginName: context.pluginName ?? name, version: context.version }),
   ]);
-  return { path: found.entry, url, hash: context.version ?? label!.hash, name };
+  // The bytes the workers run (the entry, or its compiled form), for the code cache.
+  const runs = fileURLToPath(url);
+  const bytes = await readFile(runs);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  return { module: { path: runs, url, hash: context.version ?? label!.hash, name }, bytes, digest };
 }
