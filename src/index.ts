@@ -6,6 +6,8 @@ export type { LoadOptions, CallOptions, CloseOptions, Transferable, CodeCacheOpt
 export type { CodeCacheStatus } from './shared/protocol.js';
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
+export { versionLabel } from './label.js';
+export type { VersionLabel } from './label.js';
 export * from './shared/errors.js';
 export type { DroppedProperty } from './shared/envelope.js';
 export type { CallContext, LoadContext, SwapContext, CloseContext, CrashMessage } from './diagnostics.js';

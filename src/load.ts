@@ -5,7 +5,7 @@ import { Plugin, pluginToken } from './plugin.js';
 import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
 import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
 import type { CodeCacheStatus } from './shared/protocol.js';
-import { PluginLoadError } from './shared/errors.js';
+import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
 
@@ -14,9 +14,14 @@ import { VersionErrors } from './version-errors.js';
  * `onLoad(data)` resolved. Each call is independent: loading the same path twice gives two versions,
  * and loading a path after its file changed runs the new code.
  *
+ * `specifier` is a module file (`.js`, `.mjs`, `.cjs`, `.ts`, `.mts`, `.cts`) or a folder (its package.json
+ * `exports`/`main`, else an index file). TypeScript runs with Node's type stripping where the line has it,
+ * else compiled with esbuild (an optional peer dependency); types are not checked.
+ *
  * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
- * bad options, or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the cause) when the module cannot be
- * loaded; no worker is left running then.
+ * bad options, `ERR_PLUGIN_NO_ESBUILD` (TypeScript without type stripping or esbuild) or
+ * `ERR_PLUGIN_COMPILE` (esbuild could not compile it), or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the
+ * cause) when the module cannot be loaded; no worker is left running then.
  *
  * @example
  * const plugin = await loadPlugin<typeof import('./greeter.js')>('./greeter.js');
@@ -81,9 +86,11 @@ async function load<T = Record<string, any>>(
   threads ??= spawn(resolved, path);
   let file: ModuleFile;
   try {
-    file = await readModule(path);
+    file = await readModule(path, identity);
   } catch (error) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+    // A missing compiler or a compile error is its own coded error: it names the fix.
+    if (error instanceof PluginCompileError || error instanceof PluginNoEsbuildError) throw error;
     throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   }
   const { module } = file;

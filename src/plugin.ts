@@ -74,9 +74,9 @@ export const kHasHook = Symbol('isoplug.hasHook');
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
   /** The plugin's name (`LoadOptions.name`, or the module file's base name). */
   readonly name: string;
-  /** The version label (`LoadOptions.version`, or a short content hash of the module file). */
+  /** The version label (`LoadOptions.version`, or a hash of the modules the version runs and the packages they import). */
   readonly version: string;
-  /** The module's file URL. */
+  /** The file URL the workers import: the entry module, or a TypeScript entry compiled into the cache. */
   readonly url: string;
   /** How the code cache served this version's load (`LoadOptions.codeCache`); `'off'` when it was not used. */
   readonly codeCache: CodeCacheStatus;
