@@ -5,6 +5,7 @@ import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } 
 import { PluginLoadError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
+import { VersionOutput } from './output.js';
 
 /**
  * Loads one plugin version in a fresh worker and resolves once its module is imported and its
@@ -69,16 +70,20 @@ export async function loadVersion<T = Record<string, any>>(
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
   };
+  // The version's output (onLoad's too) goes where `output` says from the first line.
+  const output = new VersionOutput(resolved.output, `${errors.name}@${errors.version}`);
+  for (const thread of threads) thread.setOutput(output);
   let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
     onStandby = false;
     threads = spawn(resolved, path);
+    for (const thread of threads) thread.setOutput(output);
     booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   }
   if (!booted.ok) throw booted.error;
-  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors), standby: onStandby };
+  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors, output), standby: onStandby };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

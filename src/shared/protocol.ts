@@ -22,6 +22,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Pack } from './envelope.js';
+import type { EndingHostMessage, EndingWorkerMessage } from './ending-wire.js';
 
 export const Tag = {
   /** host → worker: run `onFree` (after the drain). */
@@ -106,7 +107,7 @@ export interface LostMessage {
   readonly s: number;
 }
 
-export type HostMessage = LoadMessage | Calls | FreeMessage | (LostMessage & Acknowledging);
+export type HostMessage = LoadMessage | Calls | FreeMessage | (LostMessage & Acknowledging) | EndingHostMessage;
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -147,7 +148,14 @@ export interface FreedMessage {
   readonly error: Pack | undefined;
 }
 
-export type WorkerMessage = Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage;
+export type WorkerMessage =
+  | Replies
+  | ReadyMessage
+  | LoadFailedMessage
+  | FreedMessage
+  | OverLimitMessage
+  | LostMessage
+  | EndingWorkerMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
