@@ -284,6 +284,8 @@ export class Thread {
   end(graceMs: number, ms: number): Promise<number | undefined> {
     if (this.#exitCode !== undefined) return Promise.resolve(undefined);
     if (this.#ending === undefined) {
+      // Ending keeps the process alive, as terminating does.
+      this.#worker.ref();
       this.#ending = new Promise((resolve) => (this.#ended = resolve));
       this.send({ t: EndTag.End, grace: graceMs, k: 0 });
     }

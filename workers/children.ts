@@ -136,11 +136,11 @@ function signalChildren(sig: NodeJS.Signals): void {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Descendants first, given up to 50 ms to be reaped by their own parent, then the children. */
+/** Descendants first, given up to 250 ms to be reaped by their own parent, then the children. */
 async function signalAll(sig: NodeJS.Signals, tree: Map<number, number[]>): Promise<void> {
   const below = [...treeOf(tree).values()].flat();
   signal(below, sig);
-  const until = now() + 50;
+  const until = now() + 250;
   while (below.length > 0 && now() < until && below.some((pid) => procState(pid) !== '')) await pause(2);
   signalChildren(sig);
 }
