@@ -83,7 +83,10 @@ export async function loadVersion<T = Record<string, any>>(
     booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   }
   if (!booted.ok) throw booted.error;
-  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors, output), standby: onStandby };
+  return {
+    plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors, output),
+    standby: onStandby,
+  };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

@@ -229,12 +229,7 @@ export function resolveLoadOptions(
     maxArrayBufferMb: limit(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
     threads: count(`${prefix}.threads`, o['threads'], DEFAULTS.threads, 1, MAX_THREADS),
     output: outputMode(`${prefix}.output`, o['output']),
-    childKillGraceMs: duration(
-      `${prefix}.childKillGraceMs`,
-      o['childKillGraceMs'],
-      DEFAULTS.childKillGraceMs,
-      false,
-    ),
+    childKillGraceMs: duration(`${prefix}.childKillGraceMs`, o['childKillGraceMs'], DEFAULTS.childKillGraceMs, false),
   };
 }
 

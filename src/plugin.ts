@@ -16,7 +16,15 @@
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import type { Readable } from 'node:stream';
-import { END_WAIT_MS, closeVersion, endAll, terminateAll, type Closable, type CloseReport, type PluginState } from './close.js';
+import {
+  END_WAIT_MS,
+  closeVersion,
+  endAll,
+  terminateAll,
+  type Closable,
+  type CloseReport,
+  type PluginState,
+} from './close.js';
 import { Dispatch } from './dispatch.js';
 import { emitSafely } from './events.js';
 import {
@@ -304,7 +312,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#setState('crashed');
       this.#calls.rejectAll((call) => this.#errors.crashed(code, state, cause, call.method));
       for (const other of this.#threads) {
-        if (other !== thread) void endAll([other], 0, END_WAIT_MS).then(() => other.terminate(DEFAULTS.terminateTimeoutMs));
+        if (other !== thread)
+          void endAll([other], 0, END_WAIT_MS).then(() => other.terminate(DEFAULTS.terminateTimeoutMs));
       }
       emitSafely(this, 'crash', this.#crash);
     }

@@ -7,7 +7,13 @@
  * A Thread can be spawned before it has a module (a hot swap's standby): the runtime boots and waits
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import {
+  MessageChannel,
+  Worker,
+  receiveMessageOnPort,
+  type MessagePort,
+  type ResourceLimits,
+} from 'node:worker_threads';
 import { ThreadChildren } from './children.js';
 import { hostOutput, type VersionOutput } from './output.js';
 import { EndTag } from './shared/ending-wire.js';

@@ -33,7 +33,7 @@ function childrenOf(pid: number): number[] {
 
 /** The children a version started and their own children (the exec shell's command), as /proc lists them now. */
 async function startAll(plugin: Plugin<KidsApi>): Promise<number[]> {
-  const pids = await plugin.api.start();
+  const pids = (await plugin.api.start()).map(Number);
   expect(pids).toHaveLength(6);
   const all = [...pids, ...pids.flatMap(childrenOf)];
   for (const pid of all) expect(['R', 'S', 'D'], `pid ${pid}`).toContain(state(pid));
@@ -106,19 +106,19 @@ describe.runIf(linux)('a version’s child processes', () => {
     const hs = await createHotSwap<KidsApi>(fixture('p-kids.mjs'), { data: { helper: true }, drainTimeoutMs: 5000 });
     const helpers: number[] = [];
     for (let i = 0; i < 50; i++) {
-      helpers.push((await hs.current.api.helperPid())!);
+      helpers.push(Number(await hs.current.api.helperPid()));
       await hs.swap(fixture('p-kids.mjs'), { data: { helper: true } });
     }
-    helpers.push((await hs.current.api.helperPid())!);
+    helpers.push(Number(await hs.current.api.helperPid()));
     await hs.close();
-    expect(helpers.filter((pid) => typeof pid === 'number')).toHaveLength(51);
+    expect(helpers.filter((pid) => pid > 0)).toHaveLength(51);
     expectGone(helpers);
     expect(zombies().filter((pid) => !before.has(pid))).toEqual([]);
   }, 120_000);
 
   it('P7: a child that ignores SIGTERM is killed after childKillGraceMs', async () => {
     const plugin = await loadPlugin<KidsApi>(fixture('p-kids.mjs'), { childKillGraceMs: 50 });
-    const pid = await plugin.api.stubborn();
+    const pid = Number(await plugin.api.stubborn());
     expect(['R', 'S']).toContain(state(pid));
     const report = await plugin.close();
     expect(report).toMatchObject({ childrenEnded: 1, childrenForced: 0 });

@@ -29,7 +29,10 @@ async function host(
   const out = stdout.split('\n').filter(Boolean);
   const last = out.pop()!;
   expect(last.startsWith('REPORT ')).toBe(true);
-  const { report, peak } = JSON.parse(last.slice('REPORT '.length)) as { report: Record<string, unknown>; peak: number };
+  const { report, peak } = JSON.parse(last.slice('REPORT '.length)) as {
+    report: Record<string, unknown>;
+    peak: number;
+  };
   return { out, err: stderr.split('\n').filter(Boolean), report, peak };
 }
 

@@ -51,12 +51,13 @@ export function trackChildren(report: ChildReport): void {
   };
   const detachedIn = (args: readonly unknown[]): boolean =>
     args.some(
-      (a) => a !== null && typeof a === 'object' && !Array.isArray(a) && (a as { detached?: unknown }).detached === true,
+      (a) =>
+        a !== null && typeof a === 'object' && !Array.isArray(a) && (a as { detached?: unknown }).detached === true,
     );
   for (const name of WRAPPED) {
     const original = cp[name] as (...args: unknown[]) => ChildProcess;
     const wrapped = function (this: unknown, ...args: unknown[]): ChildProcess {
-      return track(Reflect.apply(original, this, args) as ChildProcess, detachedIn(args));
+      return track(Reflect.apply(original, this, args), detachedIn(args));
     };
     // `exec`/`execFile` keep their util.promisify.custom (and `name`, `length`).
     for (const key of Reflect.ownKeys(original)) {

@@ -51,7 +51,7 @@ function pieces(chunks: readonly Chunk[]): Array<string | Uint8Array> {
     }
     const bytes = typeof chunk === 'string' ? BufferFrom(chunk, encoding) : chunk;
     for (let at = 0; at < bytes.length; at += OUT_CHUNK) {
-      out.push(apply(copyBytes, bytes, [at, Math.min(at + OUT_CHUNK, bytes.length)]) as Uint8Array);
+      out.push(apply(copyBytes, bytes, [at, Math.min(at + OUT_CHUNK, bytes.length)]));
     }
   }
   return out;

@@ -149,13 +149,7 @@ export interface FreedMessage {
 }
 
 export type WorkerMessage =
-  | Replies
-  | ReadyMessage
-  | LoadFailedMessage
-  | FreedMessage
-  | OverLimitMessage
-  | LostMessage
-  | EndingWorkerMessage;
+  Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage | EndingWorkerMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
