@@ -113,6 +113,8 @@ export class ThreadChildren {
 
   #kill(pids: readonly number[]): void {
     for (const pid of pids) {
+      // Gone already (reaped in the worker's last pass): nothing to force.
+      if (procState(pid) === '') continue;
       for (const below of descendants(pid)) kill(below);
       if (this.#live.get(pid) === true) kill(-pid);
       kill(pid);

@@ -15,6 +15,11 @@ import type { WorkerMessage } from '../src/shared/protocol.js';
 import { endChildren, killChildrenNow, threadId, trackChildren } from './children.js';
 import { acknowledgeOutput, flushOutput, releaseOutput, routeOutput } from './stdio.js';
 
+// Captured before plugin code runs: it may replace `process` (the X5 fault row).
+const proc = process;
+const listenerCount = proc.listenerCount.bind(proc);
+const exit = proc.exit.bind(proc);
+
 export interface Ending {
   /** Once the module is about to load: tells the host this thread's OS id. */
   announce(): void;
@@ -32,18 +37,18 @@ export function installEnding(post: (message: WorkerMessage) => void, send: (mes
   routeOutput((s, c, n) => post({ t: EndTag.Out, s, c, n }));
   trackChildren((pid, detached, alive) => post({ t: EndTag.Child, pid, detached, alive }));
   let fatal = false;
-  process.on('uncaughtException', (error) => {
+  proc.on('uncaughtException', (error) => {
     // A plugin that listens itself keeps Node's behaviour: it survives.
-    if (fatal || process.listenerCount('uncaughtException') > 1) return;
+    if (fatal || listenerCount('uncaughtException') > 1) return;
     fatal = true;
     try {
       send({ t: EndTag.Fatal, error: pack(error) });
     } catch {
       // The host still learns of the crash from the exit.
     }
-    void endChildren(0).then(() => process.exit(1));
+    void endChildren(0).then(() => exit(1));
   });
-  process.on('exit', () => {
+  proc.on('exit', () => {
     killChildrenNow();
     releaseOutput();
   });

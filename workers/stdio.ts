@@ -35,7 +35,8 @@ const copyBytes = Uint8Array.prototype.slice;
 const apply = Reflect.apply;
 const streams = [process.stdout, process.stderr] as const;
 const flows: Flow[] = [];
-const exiting = (): boolean => (process as unknown as { _exiting?: boolean })._exiting === true;
+const proc = process as unknown as { _exiting?: boolean };
+const exiting = (): boolean => proc._exiting === true;
 
 /**
  * Splits what one `_writev` got into pieces of at most OUT_CHUNK units that clone cheaply: a view of a
