@@ -176,20 +176,22 @@ export async function endChildren(graceMs: number, killWaitMs = 1000): Promise<n
 }
 
 /**
- * Synchronous, for `process.exit()` (the loop stops after this pass): SIGKILL everything, then spin (at
- * most `ms`) until each child is dead, so its SIGCHLD is pending for the loop's last poll, which reaps it.
+ * Synchronous, for `process.exit()` (the loop stops after this pass): SIGKILL the descendants and spin until
+ * their own parents (a shell, still alive) reaped them, then SIGKILL the children and spin until each is dead,
+ * so its SIGCHLD is pending for the loop's last poll, which reaps it. At most `ms` in all.
  */
 export function killChildrenNow(ms = 100): void {
   if (live.size === 0) return;
-  const pids = [...live.keys()];
-  signal([...treeOf(new Map()).values()].flat(), 'SIGKILL');
-  signalChildren('SIGKILL');
   const until = now() + ms;
-  const dead = (pid: number): boolean => {
-    const state = procState(pid);
-    return state === 'Z' || state === '';
+  const spin = (pids: readonly number[], dead: (state: string) => boolean, by: number): void => {
+    while (now() < by && !pids.every((pid) => dead(procState(pid)))) {
+      // A SIGKILLed process dies within a millisecond or two.
+    }
   };
-  while (now() < until && !pids.every(dead)) {
-    // A SIGKILLed process dies within a millisecond or two.
-  }
+  const below = [...treeOf(new Map()).values()].flat();
+  signal(below, 'SIGKILL');
+  spin(below, (state) => state === '', now() + ms / 2);
+  const pids = [...live.keys()];
+  signalChildren('SIGKILL');
+  spin(pids, (state) => state === 'Z' || state === '', until);
 }
