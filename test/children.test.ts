@@ -79,12 +79,15 @@ describe.runIf(linux)('a version’s child processes', () => {
     expect(await plugin.close()).toMatchObject({ outcome: 'crashed', childrenForced: 0 });
   });
 
-  it('P4: process.exit() in a call kills them, and the worker’s last pass reaps them', async () => {
+  it('P4: process.exit() in a call kills them (and on Node 20 the worker’s last pass reaps them)', async () => {
     const plugin = await loadPlugin<KidsApi>(fixture('p-kids.mjs'));
     const pids = await startAll(plugin);
     await expect(plugin.api.exitNow(3)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', exitCode: 3 });
     await plugin.exited;
-    expectGone(pids);
+    // None runs. Whether the worker's last pass still reaps them depends on the Node line: on Node 20 it
+    // does; on 22 a killed child is often left a zombie until the host exits (README: what cannot be saved).
+    if (process.versions.node.startsWith('20.')) expectGone(pids);
+    else for (const pid of pids) expect(['', 'Z'], `pid ${pid}`).toContain(state(pid));
     await plugin.close();
   });
 
