@@ -72,7 +72,7 @@ do {
   rounds.push({ exitCode: run.status ?? run.signal, records: [...records.values()], crashed });
 } while (duration !== undefined && Date.now() - started < duration * 1000);
 
-const ROW = /(?:^|[^A-Za-z0-9])([LFCSXN]\d+)(?=[^0-9]|$)/g;
+const ROW = /(?:^|[^A-Za-z0-9])([CFKLNOPRSX]\d+)(?=[^0-9]|$)/g;
 const rows = new Map();
 const row = (id) => {
   const r = rows.get(id) ?? { row: id, tries: 0, pass: 0, fail: 0, hang: 0, leftover: 0 };

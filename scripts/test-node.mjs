@@ -114,7 +114,8 @@ function skippedRows(report) {
   for (const file of report.testResults ?? []) {
     for (const test of file.assertionResults ?? []) {
       if (test.status !== 'pending' && test.status !== 'skipped' && test.status !== 'todo') continue;
-      for (const [, id] of String(test.title).matchAll(/(?:^|[^A-Za-z0-9])([LFCSXN]\d+)(?=[^0-9]|$)/g)) rows.add(id);
+      for (const [, id] of String(test.title).matchAll(/(?:^|[^A-Za-z0-9])([CFKLNOPRSX]\d+)(?=[^0-9]|$)/g))
+        rows.add(id);
     }
   }
   return rows.size === 0 ? '' : ` (rows skipped on this line: ${[...rows].join(', ')})`;

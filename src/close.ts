@@ -1,9 +1,8 @@
 /**
  * The close path of one version, in order: refuse new calls (state `closing`), drain the calls in
  * flight within the deadline, run `onFree` in every worker, reject what still runs at the deadline,
- * terminate the workers, report. A crash or a destroy can land at any await; each step reads the state
- * again. What else a version owns and must end with it (its output streams, child processes) would be
- * ended here, beside the workers.
+ * end what else the version started (its output is flushed, its child processes ended: `End`), terminate
+ * the workers, report. A crash or a destroy can land at any await; each step reads the state again.
  */
 import type { Dispatch } from './dispatch.js';
 import type { Pack } from './shared/envelope.js';
@@ -36,6 +35,16 @@ export interface CloseReport {
   /** True when every worker had exited when close() resolved; false when a terminate() was still pending (a worker blocked in a system call). */
   readonly terminated: boolean;
   readonly durationMs: number;
+  /**
+   * Child processes of the version ended by its close (still running then), plus those the host killed
+   * on any path (`childrenForced`). Children ended by a crash's own runtime are not counted.
+   */
+  readonly childrenEnded: number;
+  /**
+   * The version's children the host killed because the worker could not end them itself (stuck at the
+   * deadline, or gone): such a child may stay a zombie until the host process exits (see the README).
+   */
+  readonly childrenForced: number;
 }
 
 /** What the close path reads and drives of a version (the Plugin's view of itself). */
@@ -44,6 +53,8 @@ export interface Closable {
   readonly calls: Dispatch;
   readonly errors: VersionErrors;
   readonly hasOnFree: boolean;
+  /** `LoadOptions.childKillGraceMs`. */
+  readonly childKillGraceMs: number;
   /** The state now: it can change at every await (a crash, a destroy). */
   state(): PluginState;
   setState(next: PluginState): void;
@@ -71,6 +82,8 @@ export async function closeVersion(
   let terminatedCalls = 0;
   let onFree: CloseReport['onFree'] = 'skipped';
   let onFreeError: Error | undefined;
+  // What is left of the deadline once onFree is done: the grace children get, and how long End may take.
+  let left = 0;
   if (version.state() === 'ready') {
     version.setState('closing');
     version.ref(true);
@@ -87,11 +100,16 @@ export async function closeVersion(
       if (drained && !version.anyExited()) [onFree, onFreeError] = await runOnFree(version, limit);
       terminatedCalls = calls.rejectAll((call) => version.errors.terminatedAtDeadline(call.method, timeoutMs));
     }
+    left = limit.left();
     limit.cancel();
   }
   const state = version.state();
   const outcome = state === 'crashed' || state === 'destroyed' ? state : 'closed';
+  // A worker that ran into the deadline may be stuck: no grace, and End gets a short wait.
+  const grace = drained && terminatedCalls === 0 ? Math.min(version.childKillGraceMs, left) : 0;
+  const ended = await endAll(version.threads, grace, Math.max(left, END_WAIT_MS));
   const terminated = await terminateAll(version.threads, terminateTimeoutMs);
+  const childrenForced = forcedIn(version.threads);
   calls.releaseCallbacks();
   if (outcome === 'closed') version.setState('closed');
   return {
@@ -104,7 +122,25 @@ export async function closeVersion(
     onFreeError,
     terminated,
     durationMs: performance.now() - started,
+    childrenEnded: ended + childrenForced,
+    childrenForced,
   };
+}
+
+/** How long `End` may wait for a worker once the close deadline has passed (or on destroy). */
+export const END_WAIT_MS = 250;
+
+function forcedIn(threads: readonly Thread[]): number {
+  return threads.reduce((n, thread) => n + thread.children.forced, 0);
+}
+
+/**
+ * Asks every live worker to flush its output and end its children (`End`), SIGKILL after `graceMs`;
+ * waits at most `ms` for the answers. Resolves with how many children the workers ended.
+ */
+export async function endAll(threads: readonly Thread[], graceMs: number, ms: number): Promise<number> {
+  const counts = await Promise.all(threads.map((thread) => thread.end(graceMs, ms)));
+  return counts.reduce<number>((n, c) => n + (c ?? 0), 0);
 }
 
 /** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */

@@ -8,6 +8,7 @@ import type { CodeCacheStatus } from './shared/protocol.js';
 import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
+import { VersionOutput } from './output.js';
 
 /**
  * Loads one plugin version in a fresh worker and resolves once its module is imported and its
@@ -110,6 +111,9 @@ async function load<T = Record<string, any>>(
     compileCacheDir: code === undefined ? await nodeCompileCacheDir(resolved.codeCache) : undefined,
   };
   code?.harvest(threads);
+  // The version's output (onLoad's too) goes where `output` says from the first line.
+  const output = new VersionOutput(resolved.output, `${errors.name}@${errors.version}`);
+  for (const thread of threads) thread.setOutput(output);
   let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
@@ -117,12 +121,13 @@ async function load<T = Record<string, any>>(
     onStandby = false;
     threads = spawn(resolved, path);
     code?.harvest(threads);
+    for (const thread of threads) thread.setOutput(output);
     booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   }
   if (!booted.ok) throw booted.error;
   // A damaged entry was never shown to V8; the report says the cache was rejected all the same.
   const ready = code?.damaged === true ? { ...booted.ready, code: 'rejected' as const } : booted.ready;
-  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors);
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors, output);
   return { plugin, standby: onStandby, codeCache: ready.code };
 }
 

@@ -72,6 +72,21 @@ export interface LoadOptions {
    */
   threads?: number;
   /**
+   * Where the version's `process.stdout`/`process.stderr` go (console included): `'inherit'`, the host's
+   * own streams as written; `'label'`, the host's streams with each line prefixed `[name@version] `
+   * (a partial line waits for its newline or the end of the version); `'pipe'`, `plugin.stdout` and
+   * `plugin.stderr`, Readables the caller reads (the plugin is held back while they are not read). In
+   * every mode what the version wrote reaches its destination before `close()` resolves.
+   * @default 'inherit'
+   */
+  output?: 'inherit' | 'label' | 'pipe';
+  /**
+   * At close, the version's child processes get SIGTERM, then SIGKILL after this many ms (capped by
+   * what is left of the close deadline). `destroy()`, a crash and a passed deadline SIGKILL at once.
+   * @default 1000
+   */
+  childKillGraceMs?: number;
+  /**
    * V8's compiled code of the module, kept on disk and reused by the next load of the same bytes (a
    * restart, a swap back, every thread of `threads: N`, the next process): the compile step of a big
    * module becomes a read. Used for CommonJS modules (`.cjs`, or `.js` outside a `"type": "module"`
@@ -153,8 +168,21 @@ export const DEFAULTS = Object.freeze({
   closeTimeoutMs: 30_000,
   terminateTimeoutMs: 2_000,
   threads: 1,
+  childKillGraceMs: 1_000,
   codeCacheMaxBytes: 256 * 2 ** 20,
 });
+
+const OUTPUT_MODES: readonly string[] = ['inherit', 'label', 'pipe'];
+
+/** `LoadOptions.output`: one of OUTPUT_MODES. */
+function outputMode(option: string, value: unknown): 'inherit' | 'label' | 'pipe' {
+  if (value === undefined) return 'inherit';
+  if (typeof value !== 'string') wrongType(option, "'inherit', 'label' or 'pipe'", value);
+  if (!OUTPUT_MODES.includes(value)) {
+    throw new PluginOptionRangeError(option, `expected 'inherit', 'label' or 'pipe', got ${typeName(value)}`);
+  }
+  return value as 'inherit' | 'label' | 'pipe';
+}
 
 const RESOURCE_LIMIT_KEYS: ReadonlySet<string> = new Set([
   'maxOldGenerationSizeMb',
@@ -175,6 +203,8 @@ export interface ResolvedLoadOptions {
   readonly maxPayloadBytes: number | undefined;
   readonly maxArrayBufferMb: number | undefined;
   readonly threads: number;
+  readonly output: 'inherit' | 'label' | 'pipe';
+  readonly childKillGraceMs: number;
   readonly codeCache: ResolvedCodeCache | false;
 }
 
@@ -190,6 +220,8 @@ const LOAD_KEYS: ReadonlySet<string> = new Set([
   'maxPayloadBytes',
   'maxArrayBufferMb',
   'threads',
+  'output',
+  'childKillGraceMs',
   'codeCache',
 ]);
 
@@ -255,6 +287,8 @@ export function resolveLoadOptions(
     maxPayloadBytes: limit(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
     maxArrayBufferMb: limit(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
     threads: count(`${prefix}.threads`, o['threads'], DEFAULTS.threads, 1, MAX_THREADS),
+    output: outputMode(`${prefix}.output`, o['output']),
+    childKillGraceMs: duration(`${prefix}.childKillGraceMs`, o['childKillGraceMs'], DEFAULTS.childKillGraceMs, false),
     codeCache: resolveCodeCache(`${prefix}.codeCache`, o['codeCache']),
   };
 }

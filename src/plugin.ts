@@ -15,7 +15,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
-import { closeVersion, terminateAll, type Closable, type CloseReport, type PluginState } from './close.js';
+import type { Readable } from 'node:stream';
+import {
+  END_WAIT_MS,
+  closeVersion,
+  endAll,
+  terminateAll,
+  type Closable,
+  type CloseReport,
+  type PluginState,
+} from './close.js';
 import { callTrace, closeTrace, crashChannel, traced, type CallContext, type CrashMessage } from './diagnostics.js';
 import { Dispatch } from './dispatch.js';
 import { emitSafely } from './events.js';
@@ -82,6 +91,13 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   readonly codeCache: CodeCacheStatus;
   /** The typed API: one async function per exported function. Not thenable. */
   readonly api: PluginApi<T>;
+  /**
+   * With `output: 'pipe'`: what the version writes to `process.stdout` (every thread's). The plugin is
+   * held back while this is not read (past a window), and it ends once every worker is gone. Otherwise undefined.
+   */
+  readonly stdout: Readable | undefined;
+  /** With `output: 'pipe'`: what the version writes to `process.stderr`; as `stdout`. */
+  readonly stderr: Readable | undefined;
 
   #state: PluginState = 'ready';
   readonly #threads: readonly Thread[];
@@ -112,12 +128,15 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     threads: readonly Thread[],
     ready: ReadyMessage,
     errors: VersionErrors,
+    output?: { stdout: Readable | undefined; stderr: Readable | undefined },
   ) {
     super();
     if (token !== internal) throw new TypeError('use loadPlugin() to create a Plugin');
     this.name = errors.name;
     this.version = errors.version;
     this.url = module.url;
+    this.stdout = output?.stdout;
+    this.stderr = output?.stderr;
     this.codeCache = ready.code;
     this.#errors = errors;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
@@ -135,6 +154,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       calls: this.#calls,
       errors,
       hasOnFree: ready.free,
+      childKillGraceMs: options.childKillGraceMs,
       state: () => this.#state,
       setState: (next) => this.#setState(next),
       ref: (on) => this.#ref(on),
@@ -301,7 +321,10 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#crash = this.#errors.crashed(code, state, cause);
       this.#setState('crashed');
       this.#calls.rejectAll((call) => this.#errors.crashed(code, state, cause, call.method));
-      for (const other of this.#threads) if (other !== thread) void other.terminate(DEFAULTS.terminateTimeoutMs);
+      for (const other of this.#threads) {
+        if (other !== thread)
+          void endAll([other], 0, END_WAIT_MS).then(() => other.terminate(DEFAULTS.terminateTimeoutMs));
+      }
       if (crashChannel.hasSubscribers) {
         const crash = this.#crash;
         const message: CrashMessage = {
@@ -383,6 +406,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#setState('destroyed');
       this.#calls.rejectAll((call) => this.#errors.destroyed(call.method, reason));
     }
+    // Output flushed and children ended with no grace, as far as the workers can in END_WAIT_MS.
+    await endAll(this.#threads, 0, END_WAIT_MS);
     await terminateAll(this.#threads, DEFAULTS.terminateTimeoutMs);
     this.#calls.releaseCallbacks();
   }

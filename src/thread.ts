@@ -7,7 +7,17 @@
  * A Thread can be spawned before it has a module (a hot swap's standby): the runtime boots and waits
  * for the `Load` message, so a version loaded onto it pays only for importing its module.
  */
-import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import {
+  MessageChannel,
+  Worker,
+  receiveMessageOnPort,
+  type MessagePort,
+  type ResourceLimits,
+} from 'node:worker_threads';
+import { ThreadChildren } from './children.js';
+import { hostOutput, type VersionOutput } from './output.js';
+import { EndTag } from './shared/ending-wire.js';
+import { unpack, type Pack } from './shared/envelope.js';
 import {
   Tag,
   callCount,
@@ -79,6 +89,17 @@ export class Thread {
   /** Set once we terminate the worker ourselves: its exit is then not a crash. */
   #terminating = false;
   readonly #exited: Promise<number>;
+  /** Set once the worker sent its owner anything (the runtime's own messages do not count). */
+  #heard = false;
+  /** Where the worker's output goes (workers/stdio.ts): the host's streams until a version claims it. */
+  #output: VersionOutput = hostOutput;
+  /** The child processes the worker reported, and those the host had to kill. */
+  readonly children = new ThreadChildren();
+  /** What an uncaught error in the worker was (`Fatal`): the cause of its exit. */
+  #fatal: unknown;
+  /** The pending `End`: resolves with how many children the runtime ended, or undefined (no answer). */
+  #ending: Promise<number | undefined> | undefined;
+  #ended: ((children: number | undefined) => void) | undefined;
 
   /** Spawns the worker; throws what `new Worker` throws (then nothing is left open). */
   constructor(spawn: SpawnOptions) {
@@ -101,11 +122,18 @@ export class Thread {
     this.#port = port1;
     this.#exited = new Promise((resolve) => {
       this.#worker.on('exit', (code) => {
+        // What the worker posted before it died (output, `Fatal`, `Ended`) is read before its exit is handled.
+        for (let m = receiveMessageOnPort(this.#port); m !== undefined; m = receiveMessageOnPort(this.#port)) {
+          this.#receive(m.message as WorkerMessage);
+        }
         this.#exitCode = code;
+        this.children.killAfterExit();
+        this.#ended?.(undefined);
+        this.#output.laneEnded(this.lane);
         this.#port.close();
         this.#harvested(undefined);
         resolve(code);
-        this.#owner.exit(this, code, this.#error);
+        this.#owner.exit(this, code, this.#error ?? this.#fatal);
       });
     });
     this.#worker.on('error', (error) => (this.#error = error));
@@ -121,7 +149,7 @@ export class Thread {
 
   /** True once the worker has sent anything on the private port (a worker that died before it read `Load` has not). */
   get heard(): boolean {
-    return this.#received > 0;
+    return this.#heard;
   }
 
   /** True once the worker has exited. */
@@ -199,8 +227,35 @@ export class Thread {
     }
   }
 
+  /** Where the worker's output goes from now on (a version's, once it loads on this thread). */
+  setOutput(output: VersionOutput): void {
+    this.#output = output;
+    output.laneStarted();
+  }
+
   #receive(message: WorkerMessage): void {
     this.#received++;
+    if (!isArray(message)) {
+      switch (message.t) {
+        case EndTag.Out: {
+          const { s, n } = message;
+          return this.#output.write(this.lane, s, message.c, () => {
+            if (this.#exitCode === undefined) this.send({ t: EndTag.OutAck, s, n, k: 0 });
+          });
+        }
+        case EndTag.Child:
+          return this.children.report(message.pid, message.detached, message.alive);
+        case EndTag.Tid:
+          this.children.tid = message.tid;
+          return;
+        case EndTag.Ended:
+          return this.#ended?.(message.children);
+        case EndTag.Fatal:
+          this.#fatal = fatalCause(message.error);
+          return;
+      }
+    }
+    this.#heard = true;
     if (!isArray(message) && message.t === Tag.Lost) this.#owner.lost(this, message.s);
     else if (!isArray(message) && message.t === Tag.CodeCache) this.#harvested(message.data);
     else this.#owner.message(this, message);
@@ -245,12 +300,32 @@ export class Thread {
     this.#worker.terminate().catch(() => {});
   }
 
-  /** Terminates the worker (once) and waits for its exit, at most `ms`. True when it exited. */
+  /**
+   * Asks the runtime to flush its output and end its children (SIGTERM, SIGKILL after `graceMs`);
+   * resolves with how many it ended, or undefined when it did not answer within `ms` (stuck, or gone).
+   */
+  end(graceMs: number, ms: number): Promise<number | undefined> {
+    if (this.#exitCode !== undefined) return Promise.resolve(undefined);
+    if (this.#ending === undefined) {
+      // Ending keeps the process alive, as terminating does.
+      this.#worker.ref();
+      this.#ending = new Promise((resolve) => (this.#ended = resolve));
+      this.send({ t: EndTag.End, grace: graceMs, k: 0 });
+    }
+    const timer = sleep(ms);
+    return Promise.race([this.#ending, timer.promise.then(() => undefined)]).finally(() => timer.cancel());
+  }
+
+  /**
+   * Terminates the worker (once) and waits for its exit, at most `ms`. True when it exited. Children
+   * the runtime did not end are killed first (see children.ts).
+   */
   async terminate(ms: number): Promise<boolean> {
     if (this.#exitCode !== undefined) return true;
     if (!this.#terminating) {
       this.#terminating = true;
       this.#worker.ref();
+      await this.children.killBeforeTerminate();
       this.#worker.terminate().catch(() => {});
     }
     const timer = sleep(ms);
@@ -260,6 +335,12 @@ export class Thread {
       timer.cancel();
     }
   }
+}
+
+/** The cause of a worker's exit after an uncaught error: the Error rebuilt, or the value thrown. */
+function fatalCause(p: Pack): unknown {
+  if (p.kind === 'value') return p.value !== undefined || p.type === 'undefined' ? p.value : p.text;
+  return unpack(p, () => new Error());
 }
 
 /** `count` new workers for a version; if one cannot start, those already started are ended and the error thrown. */

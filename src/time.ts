@@ -25,6 +25,8 @@ export interface Deadline {
   /** Brings the deadline forward to `ms` from now, when that is sooner. */
   shorten(ms: number): void;
   cancel(): void;
+  /** How many ms are left (0 once passed). */
+  left(): number;
 }
 
 export function deadline(ms: number): Deadline {
@@ -52,5 +54,6 @@ export function deadline(ms: number): Deadline {
       arm(next);
     },
     cancel: () => clearTimeout(timer),
+    left: () => (passed ? 0 : Math.max(0, at - performance.now())),
   };
 }

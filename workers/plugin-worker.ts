@@ -38,6 +38,8 @@ import {
   type Replies,
   type WorkerMessage,
 } from '../src/shared/protocol.js';
+import { EndTag } from '../src/shared/ending-wire.js';
+import { installEnding } from './ending.js';
 
 const boot = workerData as BootData;
 const port = boot.port!;
@@ -98,6 +100,9 @@ function send(message: WorkerMessage): void {
   flush();
   post(message);
 }
+
+// Output, child processes and the last words of a crash: installed before any plugin code runs.
+const ending = installEnding(post, send);
 
 /** Replies settled in the same tick travel in one message (protocol.ts: `Replies`), up to REPLIES_PER_MESSAGE. */
 let outbox: Replies = [];
@@ -282,6 +287,7 @@ async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
+  ending.announce();
   let ns: Namespace;
   let compiled: Compiled | undefined;
   try {
@@ -407,6 +413,10 @@ function onMessage(message: HostMessage): void {
     }
     case Tag.Lost:
       return onLost(message.s);
+    case EndTag.End:
+      return ending.end(message.grace);
+    case EndTag.OutAck:
+      return ending.acknowledge(message.s, message.n);
     case Tag.Load:
       if (loading) return;
       loading = true;
@@ -424,10 +434,27 @@ function onMessage(message: HostMessage): void {
   }
 }
 
-port.on('message', (message: HostMessage) => {
-  received++;
+function handle(message: HostMessage): void {
   onMessage(message);
   // After onMessage: a `Lost` for message s arrives with k >= s, and needs what was kept for s.
   acknowledge(ackOf(message));
+}
+
+/**
+ * Host messages are handled in the check phase (setImmediate), not in the port's poll-phase callback:
+ * when a call then blocks the thread and the host terminates the worker, the loop's last poll still
+ * reaps the children the host killed; stuck inside a poll-phase callback, it does not.
+ */
+const immediate = setImmediate;
+let inbox: HostMessage[] = [];
+function handleInbox(): void {
+  const batch = inbox;
+  inbox = [];
+  for (let i = 0; i < batch.length; i++) handle(batch[i]!);
+}
+port.on('message', (message: HostMessage) => {
+  received++;
+  inbox[inbox.length] = message;
+  if (inbox.length === 1) immediate(handleInbox);
 });
 port.on('messageerror', () => send({ t: Tag.Lost, s: ++received }));

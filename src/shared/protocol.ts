@@ -22,6 +22,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Pack } from './envelope.js';
+import type { EndingHostMessage, EndingWorkerMessage } from './ending-wire.js';
 
 export const Tag = {
   /** host → worker: run `onFree` (after the drain). */
@@ -152,7 +153,8 @@ export interface PrepareMessage extends Acknowledging {
   readonly code: CodeLoad;
 }
 
-export type HostMessage = LoadMessage | PrepareMessage | Calls | FreeMessage | (LostMessage & Acknowledging);
+export type HostMessage =
+  LoadMessage | PrepareMessage | Calls | FreeMessage | (LostMessage & Acknowledging) | EndingHostMessage;
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -196,7 +198,14 @@ export interface FreedMessage {
 }
 
 export type WorkerMessage =
-  Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage | CodeCacheMessage;
+  | Replies
+  | ReadyMessage
+  | LoadFailedMessage
+  | FreedMessage
+  | OverLimitMessage
+  | LostMessage
+  | CodeCacheMessage
+  | EndingWorkerMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
