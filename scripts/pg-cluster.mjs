@@ -206,6 +206,8 @@ export class Cluster {
         if (this.#guard.exitCode !== null || this.#guard.signalCode !== null) resolve(undefined);
         else this.#guard.once('exit', () => resolve(undefined));
       });
+      // Referenced again: with nothing else alive, an unreferenced child's exit would never be awaited.
+      this.#guard.ref();
       this.#guard.stdin?.end();
       await exited;
     }
