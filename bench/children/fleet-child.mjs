@@ -20,10 +20,12 @@ const config = JSON.parse(process.env.ISOPLUG_BENCH_FLEET ?? '{}');
 const now = () => performance.timeOrigin + performance.now();
 const send = (message) => new Promise((resolve) => process.send(message, resolve));
 
-// Exact client-side counts: every query any follower's session sends, every notification it receives, and
-// the moment each host's `ok` row for a revision was written.
+// Exact client-side counts: every query any follower's session sends, every notification it receives (and
+// when), and the moment each host's `ok` row for a revision was written.
 const counts = { queries: 0, notifications: 0 };
 const reported = [];
+/** When each notification reached a session (the hint, before any query). */
+const notified = [];
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (text, values, ...rest) {
   counts.queries++;
@@ -41,7 +43,10 @@ pg.Client.prototype.query = function (text, values, ...rest) {
 };
 const emit = pg.Client.prototype.emit;
 pg.Client.prototype.emit = function (event, ...args) {
-  if (event === 'notification') counts.notifications++;
+  if (event === 'notification') {
+    counts.notifications++;
+    notified.push(now());
+  }
   return emit.call(this, event, ...args);
 };
 
@@ -78,6 +83,7 @@ process.on('message', (message) => {
         type: 'taken',
         applied: applied.splice(0),
         reported: reported.splice(0),
+        notified: notified.splice(0),
         counts: { ...counts },
       });
     } else if (message.type === 'swap') {

@@ -121,6 +121,7 @@ export async function runFleet({ iso: _iso, progress }) {
       return {
         applied: taken.flatMap((t) => t.applied),
         reported: taken.flatMap((t) => t.reported),
+        notified: taken.flatMap((t) => t.notified),
         queries: taken.reduce((sum, t) => sum + t.counts.queries, 0),
         notifications: taken.reduce((sum, t) => sum + t.counts.notifications, 0),
       };
@@ -147,6 +148,7 @@ export async function runFleet({ iso: _iso, progress }) {
           const revision = deployment.revision;
           const seen = new Map();
           const appliedAt = new Map();
+          const notifiedMs = [];
           const deadline = performance.now() + ROUND_TIMEOUT_MS;
           let after = before;
           while (seen.size < HOSTS && performance.now() < deadline) {
@@ -155,6 +157,7 @@ export async function runFleet({ iso: _iso, progress }) {
             for (const r of after.reported)
               if (r.revision === revision && !seen.has(r.host)) seen.set(r.host, r.at - t0);
             for (const a of after.applied) if (a.revision === revision) appliedAt.set(a.host, a.at - t0);
+            for (const at of after.notified) notifiedMs.push(at - t0);
           }
           if (seen.size < HOSTS) problems.push(`r${revision}: ${HOSTS - seen.size} host(s) did not converge`);
           await sleep(SETTLE_MS);
@@ -165,6 +168,7 @@ export async function runFleet({ iso: _iso, progress }) {
             publishMs,
             reportedMs: [...seen.values()],
             appliedMs: [...appliedAt.values()],
+            notifiedMs,
             queries: after.queries - before.queries,
             notifications: after.notifications - before.notifications,
           });
@@ -192,6 +196,7 @@ export async function runFleet({ iso: _iso, progress }) {
     // Figures.
     const conv = publishes.flatMap((p) => p.reportedMs);
     const appl = publishes.flatMap((p) => p.appliedMs);
+    const noti = publishes.flatMap((p) => p.notifiedMs);
     const dir = directs.flatMap((d) => d.swappedMs);
     const lastHost = publishes.map((p) => Math.max(...p.reportedMs));
     const lastDirect = directs.map((d) => Math.max(...d.swappedMs));
@@ -227,6 +232,16 @@ export async function runFleet({ iso: _iso, progress }) {
             '',
             ratio(percentile(appl, 50) / d50),
             ratio(percentile(appl, 99) / d99),
+          ],
+          [
+            'notification reached its session',
+            `${num(percentile(noti, 50))} ms`,
+            `${num(percentile(noti, 99))} ms`,
+            `${num(Math.max(...noti))} ms`,
+            '',
+            '',
+            '',
+            '',
           ],
           [
             'last of the 50 hosts (median over rounds)',
@@ -286,6 +301,15 @@ export async function runFleet({ iso: _iso, progress }) {
         better: 'lower',
         peers: { directSwap: d99 },
         baseline: 'directSwap',
+      }),
+      makeFigure({
+        part: 'fleet',
+        key: 'fleet.notified.p99',
+        name: `publish() called → notification at each of ${HOSTS} sessions, p99`,
+        value: percentile(noti, 99),
+        unit: 'ms',
+        better: 'lower',
+        note: `p50 ${num(percentile(noti, 50))} ms; ${noti.length} notifications`,
       }),
       makeFigure({
         part: 'fleet',
