@@ -61,7 +61,15 @@ try {
     mkdirSync(cacheDir, { recursive: true });
     caches.push(cacheDir);
     booting.push(
-      followDeployment({ db: config.db, name: config.name, host, cacheDir, pollMs: config.pollMs }).then((f) => {
+      followDeployment({
+        db: config.db,
+        name: config.name,
+        host,
+        cacheDir,
+        pollMs: config.pollMs,
+        // 50 workers booting at once on 2 shared cores can take longer than the default 10 s to start.
+        readyTimeoutMs: config.readyTimeoutMs,
+      }).then((f) => {
         f.on('applied', ({ revision }) => applied.push({ host, revision, at: now() }));
         f.on('rejected', ({ revision, error }) => void send({ type: 'rejected', host, revision, error }));
         followers.push({ host, follower: f });

@@ -2,7 +2,9 @@
 // revision, and whatever goes wrong (a version that cannot start, bytes that do not match, a missing or
 // wrong signature, a canary it cannot run, a killed connection, the database down) it keeps serving its
 // last good version, says so, and catches up.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   followDeployment,
@@ -13,6 +15,7 @@ import {
   type FollowDeploymentOptions,
   type FollowerEvents,
   type Registry,
+  keyId,
 } from '../../src/fleet/index.js';
 import { caught, tempDir } from '../helpers.js';
 import { asAdmin, bundle, loginRole, useCluster } from './helpers.js';
@@ -188,6 +191,64 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     expect(await caught(follow('signed', { requireSignature: trusted.publicKey }))).toMatchObject({
       code: 'ERR_FLEET_SIGNATURE',
     });
+  });
+
+  it('boots from its cache when the database is down at start, signatures checked again; then catches up', async () => {
+    await initRegistry({ db: cluster.get().url() });
+    await using r = await openRegistry({ db: cluster.get().url() });
+    const trusted = generateKeyPairSync('ed25519');
+    const stranger = generateKeyPairSync('ed25519');
+    const v1 = await r.publish(bundle('v1'), { name: 'offline', stable: true, sign: trusted.privateKey });
+    const v2 = await r.publish(bundle('v2'), { name: 'offline', sign: trusted.privateKey });
+    const cacheDir = tempDir();
+    const options = { cacheDir, requireSignature: trusted.publicKey, bootTimeoutMs: 500 };
+    {
+      await using first = await follow('offline', options);
+      expect(await first.api.version()).toBe('v1');
+    }
+    // Copies of that cache: one whose bundle bytes changed, one whose kept signature is a stranger's.
+    const tampered = tempDir();
+    cpSync(cacheDir, tampered, { recursive: true });
+    writeFileSync(join(tampered, `${v1.sha256}.mjs`), bundle('ev'));
+    const forged = tempDir();
+    cpSync(cacheDir, forged, { recursive: true });
+    const forgery = [{ keyId: keyId(stranger.publicKey), signature: sign(null, bundle('v1'), stranger.privateKey) }];
+    writeFileSync(
+      join(forged, `${v1.sha256}.sig.json`),
+      JSON.stringify(forgery.map((f) => ({ keyId: f.keyId, signature: f.signature.toString('base64') }))),
+    );
+
+    await cluster.get().halt();
+    let host: DeploymentFollower<Api> | undefined;
+    try {
+      host = await follow('offline', options);
+      expect(await host.api.version()).toBe('v1');
+      expect(host.status).toMatchObject({ fromCache: true, connected: false, revision: 1, state: 'ok' });
+      // Nothing cached, bytes changed, a signature no trusted key made, or the option off: nothing to serve.
+      expect(await caught(follow('offline', { ...options, cacheDir: tempDir() }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+      expect(await caught(follow('offline', { ...options, cacheDir: tampered }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+      expect(await caught(follow('offline', { ...options, cacheDir: forged }))).toMatchObject({
+        code: 'ERR_FLEET_SIGNATURE',
+      });
+      expect(await caught(follow('offline', { ...options, bootFromCache: false }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+    } catch (error) {
+      await host?.close();
+      throw error;
+    } finally {
+      await cluster.get().resume();
+    }
+    await using online = host;
+    const applied = until(online, 'applied', (e) => e.revision === 2);
+    await r.deploy('offline', { stable: v2.sha256 });
+    await applied;
+    expect(await online.api.version()).toBe('v2');
+    expect(online.status).toMatchObject({ fromCache: false, connected: true, revision: 2, state: 'ok' });
   });
 
   it('old, repeated and malformed hints change nothing; a burst of revisions applies in increasing order', async () => {
