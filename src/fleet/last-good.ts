@@ -59,7 +59,7 @@ export async function loadLastGood(dir: string, schema: string, name: string): P
     name,
     revision: d['revision'] as number,
     stable: d['stable'],
-    canary: canary,
+    canary,
     percent: d['percent'],
     salt: typeof d['salt'] === 'string' ? d['salt'] : undefined,
     message: typeof d['message'] === 'string' ? d['message'] : undefined,
