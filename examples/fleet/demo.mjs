@@ -293,7 +293,13 @@ async function main() {
     );
   }
   const allConverged = report.every((r) => r.converged);
-  const stickyOk = report.every((r) => r.sticky === undefined || r.sticky.split === 0);
+  // Each user on one version everywhere, and the share on v2 within 5 standard deviations of 25%
+  // (binomial, 400 users: 100 ± 43).
+  const spread = 5 * Math.sqrt(PROBE_USERS * 0.25 * 0.75);
+  const stickyOk = report.every(
+    (r) =>
+      r.sticky === undefined || (r.sticky.split === 0 && Math.abs(r.sticky.onCanary - PROBE_USERS * 0.25) <= spread),
+  );
   console.log('');
   console.log(
     `summary  ${requests} requests, ${failed} failed; ${allConverged ? 'every host converged after each step' : 'a host did NOT converge'}${canary ? '' : ' (no gradual rollout in this build: the 25% step was refused)'}`,
