@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { faultMatrix } from './test/setup/matrix.js';
 
 export default defineConfig({
+  plugins: [faultMatrix()],
   // `isoplug/fleet` imports the core by the package's name (so its build shares the core's module): the source here.
   resolve: { alias: [{ find: /^isoplug$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }] },
   test: {
@@ -10,6 +12,7 @@ export default defineConfig({
     pool: 'forks',
     execArgv: ['--expose-gc'],
     setupFiles: ['test/setup/leaks.ts'],
+    globalSetup: ['test/setup/dist.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     typecheck: {

@@ -6,7 +6,8 @@
 //
 // Node lines come from the npm registry as `node-<os>-<arch>@<major>` (only linux-x64 is exercised by CI)
 // and live in a cache outside the repository: ${XDG_CACHE_HOME:-~/.cache}/isoplug/node-<major>.
-// The last line printed is always `node <version>: N passed, N failed`; .ci/run collects it.
+// The last line printed is always `node <version>: N passed, N failed, N skipped`, followed by the fault-matrix
+// rows whose tests were skipped on that line, if any; .ci/run collects it.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -76,7 +77,7 @@ function run(cmd, args, options) {
 /** Failing before vitest ran: still print a summary line, counting the line as 1 failed. */
 function fail(message) {
   console.error(`test-node: ${message}`);
-  console.log(`node ${major}: 0 passed, 1 failed (${message})`);
+  console.log(`node ${major}: 0 passed, 1 failed, 0 skipped (${message})`);
   process.exit(1);
 }
 
@@ -88,17 +89,33 @@ function summarize(version, jsonFile, exit) {
   try {
     report = JSON.parse(readFileSync(jsonFile, 'utf8'));
   } catch {
-    console.log(`node ${version}: 0 passed, 1 failed (no JSON results: vitest crashed or was killed, exit ${exit})`);
+    console.log(
+      `node ${version}: 0 passed, 1 failed, 0 skipped (no JSON results: vitest crashed or was killed, exit ${exit})`,
+    );
     return 1;
   }
   const passed = report.numPassedTests ?? 0;
   let failed = report.numFailedTests ?? 0;
+  const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   let note = '';
   if (!ok && failed === 0) {
-    // e.g. a test file that fails to load, or an unhandled error between tests: no test failed, the run did.
+    // e.g. a test file that fails to load, an unhandled error between tests, a file's end-of-file leak check or
+    // the fault-matrix check: no test failed, the run did.
     failed = 1;
     note = ` (vitest exited ${exit}: ${report.numFailedTestSuites ?? 0} failed suites, see the log above)`;
   }
-  console.log(`node ${version}: ${passed} passed, ${failed} failed${note}`);
+  console.log(`node ${version}: ${passed} passed, ${failed} failed, ${skipped} skipped${skippedRows(report)}${note}`);
   return ok && failed === 0 ? 0 : 1;
+}
+
+/** The fault-matrix row ids (docs/faults.md) carried by the titles of the tests skipped on this line. */
+function skippedRows(report) {
+  const rows = new Set();
+  for (const file of report.testResults ?? []) {
+    for (const test of file.assertionResults ?? []) {
+      if (test.status !== 'pending' && test.status !== 'skipped' && test.status !== 'todo') continue;
+      for (const [, id] of String(test.title).matchAll(/(?:^|[^A-Za-z0-9])([LFCSXN]\d+)(?=[^0-9]|$)/g)) rows.add(id);
+    }
+  }
+  return rows.size === 0 ? '' : ` (rows skipped on this line: ${[...rows].join(', ')})`;
 }

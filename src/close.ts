@@ -92,6 +92,7 @@ export async function closeVersion(
   const state = version.state();
   const outcome = state === 'crashed' || state === 'destroyed' ? state : 'closed';
   const terminated = await terminateAll(version.threads, terminateTimeoutMs);
+  calls.releaseCallbacks();
   if (outcome === 'closed') version.setState('closed');
   return {
     outcome,

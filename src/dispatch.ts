@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { exposeCallback, isCallback } from './callbacks.js';
+import { callChannel, traceCall } from './diagnostics.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import type { CallOptions } from './options.js';
 import { exceedsBytes } from './shared/size.js';
@@ -103,7 +104,12 @@ export class Dispatch {
     // call travels in the next message: the queued batch, or its own.
     const seq = thread.nextSeq;
     const timeoutMs = options?.timeoutMs;
-    const promise = new Promise((resolve, reject) => {
+    const promise = new Promise((settle, fail) => {
+      let resolve = settle;
+      let reject: (error: Error) => void = fail;
+      if (callChannel.hasSubscribers) {
+        [resolve, reject] = traceCall(this.#errors.name, this.#errors.version, method, settle, fail);
+      }
       const call: PendingCall = {
         id,
         method,
@@ -191,6 +197,14 @@ export class Dispatch {
   /** Every worker is gone: stops the shared timer and closes the callbacks' ports. */
   end(): void {
     this.#inflight.stop();
+    this.releaseCallbacks();
+  }
+
+  /**
+   * Closes the host ends of the callbacks handed to this version. Node closes them when a worker exits;
+   * a version that ended with a worker still blocked in a system call closes them itself.
+   */
+  releaseCallbacks(): void {
     for (const port of this.#callbackPorts) port.close();
     this.#callbackPorts.clear();
   }

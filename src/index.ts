@@ -6,14 +6,23 @@ export type { LoadOptions, CallOptions, CloseOptions, Transferable } from './opt
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
 export * from './shared/errors.js';
+export type { CallMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
+export { transfer, TRANSFER_MARK, type TransferMark } from './shared/transfer.js';
 export { createHotSwap, HotSwap } from './hotswap.js';
 export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap.js';
 export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './hotswap-options.js';
+export type { RolloutReport, RolloutEvent, PercentEvent, AbortEvent, AbortReport } from './hotswap-events.js';
+export type { RolloutOptions, AbortOn, HotSwapCallOptions } from './rollout-options.js';
+export { ROLLOUT_DEFAULTS } from './rollout-options.js';
+export { rolloutBucket, ROLLOUT_BUCKETS } from './rollout.js';
+export type { RolloutFigures } from './rollout.js';
 export { HOTSWAP_DEFAULTS } from './hotswap-options.js';
 export { PluginManager } from './manager/manager.js';
 export type { ReloadResult, EachResult, ManagerEvents } from './manager/manager.js';
+export type { VersionClosed } from './manager/version.js';
+export type { InlineLeftovers } from './manager/inline-leftovers.js';
 export type { PluginManagerOptions } from './manager/options.js';
 export { MANAGER_DEFAULTS } from './manager/options.js';
 export type { ManagerFs } from './manager/scan.js';

@@ -357,6 +357,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#calls.rejectAll((call) => this.#errors.destroyed(call.method, reason));
     }
     await terminateAll(this.#threads, DEFAULTS.terminateTimeoutMs);
+    this.#calls.releaseCallbacks();
   }
 
   /** `await using plugin = await loadPlugin(...)` closes it at the end of the scope. */

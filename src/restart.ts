@@ -8,7 +8,7 @@
 import type { ResolvedRestart } from './hotswap-options.js';
 import type { CallOptions } from './options.js';
 import type { PluginCrashedError } from './shared/errors.js';
-import { timerDelay } from './time.js';
+import { sleep, timerDelay } from './time.js';
 import type { VersionErrors } from './version-errors.js';
 
 export class Restarts {
@@ -24,6 +24,8 @@ export class Restarts {
   /** Settles when a restart attempt ends (a new current, or failed); undefined when none runs. */
   #recovered: Promise<void> | undefined;
   #onRecovered: (() => void) | undefined;
+  /** The wait before the next restart attempt: stop() cancels it, so no timer outlives the hot swap. */
+  #backoff: { cancel(): void } | undefined;
 
   constructor(policy: ResolvedRestart | undefined) {
     this.#policy = policy;
@@ -50,6 +52,23 @@ export class Restarts {
     this.#restarts.push(now);
     this.#recovered ??= new Promise((resolve) => (this.#onRecovered = resolve));
     return Math.min(policy.backoffMs * 2 ** (this.#restarts.length - 1), policy.maxBackoffMs);
+  }
+
+  /** Waits out a restart's backoff (`scheduled` meanwhile); never resolves once stop() cancelled it. */
+  backoff(ms: number): Promise<void> {
+    this.scheduled = true;
+    const wait = (this.#backoff = sleep(ms));
+    return wait.promise.then(() => {
+      this.scheduled = false;
+      this.#backoff = undefined;
+    });
+  }
+
+  /** The hot swap closes: no restart follows, and the calls waiting for one go on (to be refused). */
+  stop(): void {
+    this.#backoff?.cancel();
+    this.#backoff = undefined;
+    this.settle();
   }
 
   /** A restart's boot failed. */

@@ -21,6 +21,8 @@ import {
   PluginTimeoutError,
   SwapFailedError,
   SwapSupersededError,
+  RolloutAbortedError,
+  RolloutNoCanaryError,
   type PluginErrorContext,
 } from './shared/errors.js';
 
@@ -104,8 +106,11 @@ export class VersionErrors {
 
   /** The worker could not read the message that carried the call. */
   argumentLost(method: string): PluginCloneError {
+    const cause = Object.assign(new RangeError('the plugin could not read the message that carried this call'), {
+      code: 'ERR_PLUGIN_MESSAGE_LOST',
+    });
     return new PluginCloneError(`${method}(): the plugin could not read an argument (the message was lost)`, {
-      ...this.context(method),
+      ...this.context(method, cause),
       direction: 'argument',
     });
   }
@@ -214,6 +219,20 @@ export class VersionErrors {
 
   swapFailed(message: string, cause: unknown): SwapFailedError {
     return new SwapFailedError(`swap failed: ${message}`, this.context(undefined, cause));
+  }
+
+  /** `setPercent()`/`promote()` with no canary serving. */
+  noCanary(operation: string): RolloutNoCanaryError {
+    return new RolloutNoCanaryError(`${operation}: plugin ${this.name} has no canary`, this.context());
+  }
+
+  /** The canary (this version) was aborted automatically. */
+  rolloutAborted(message: string, cause: unknown, calls?: number, failures?: number): RolloutAbortedError {
+    return new RolloutAbortedError(`canary ${this.#label} aborted: ${message}`, {
+      ...this.context(undefined, cause),
+      calls,
+      failures,
+    });
   }
 
   healthCheckTimeout(timeoutMs: number): PluginTimeoutError {

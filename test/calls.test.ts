@@ -142,7 +142,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     'noSuchMethod',
   ];
 
-  it.each(names)('%j', async (name) => {
+  it.each(names)('X1: %j', async (name) => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       await expect(byName(plugin)(name)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NO_METHOD', method: name });
       if (name !== 'then') {
@@ -159,7 +159,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('a Symbol given to call() is refused', async () => {
+  it('X1: a Symbol given to call() is refused', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       await expect(byName(plugin)(Symbol('real') as unknown as string)).rejects.toMatchObject({
         code: 'ERR_PLUGIN_NO_METHOD',
@@ -172,7 +172,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('only the real methods are listed', async () => {
+  it('X1: only the real methods are listed', async () => {
     await withPlugin<Reserved>('c-reserved.mjs', async (plugin) => {
       expect(Object.keys(plugin.api).sort()).toEqual(['count', 'real']);
       for (const name of ['__proto__', 'constructor', 'toString', 'then', 'onLoad', 'a', ''])
@@ -180,7 +180,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
     });
   });
 
-  it('a plugin exporting `then` loads, and nothing calls its `then` (not the host, not the loader)', async () => {
+  it('X1: a plugin exporting `then` loads, and nothing calls its `then` (not the host, not the loader)', async () => {
     await withPlugin<Then>(
       'c-then.mjs',
       async (plugin) => {
@@ -194,7 +194,7 @@ describe('X1: reserved and hostile names reject ERR_PLUGIN_NO_METHOD without rea
 });
 
 describe('errors cross the boundary (F1)', () => {
-  it('an Error subclass keeps name, message, code, cause (with its code) and a stack naming the plugin file', async () => {
+  it('F1: an Error subclass keeps name, message, code, cause (with its code) and a stack naming the plugin file', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
       for (const method of ['throwCoded', 'rejectCoded']) {
         const error = (await caught(byName(plugin)(method))) as Error & { code?: unknown; cause?: unknown };
@@ -209,7 +209,7 @@ describe('errors cross the boundary (F1)', () => {
     });
   });
 
-  it('a TypeError arrives as an instanceof TypeError', async () => {
+  it('F1: a TypeError arrives as an instanceof TypeError', async () => {
     await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
       const error = await caught(plugin.api.throwType());
       expect(error).toBeInstanceOf(TypeError);
@@ -222,7 +222,7 @@ describe('errors cross the boundary (F1)', () => {
     ['rejectString', 'c-errors string'],
     ['throwNull', null],
   ])(
-    '%s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds',
+    'F1: %s: a thrown non-Error rejects ERR_PLUGIN_NON_ERROR_THROWN with the value; the next call succeeds',
     async (method, value) => {
       await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
         await expect(byName(plugin)(method)).rejects.toMatchObject({
@@ -237,7 +237,7 @@ describe('errors cross the boundary (F1)', () => {
   );
 
   it.each(['throwGetters', 'throwTagGetter', 'rejectHostileProxy'])(
-    '%s: a hostile thrown object rejects ERR_PLUGIN_NON_ERROR_THROWN, no crash; the next call succeeds',
+    'F1: %s: a hostile thrown object rejects ERR_PLUGIN_NON_ERROR_THROWN, no crash; the next call succeeds',
     async (method) => {
       await withPlugin<Errors>('c-errors.mjs', async (plugin) => {
         await expect(byName(plugin)(method)).rejects.toMatchObject({ code: 'ERR_PLUGIN_NON_ERROR_THROWN', method });
@@ -257,7 +257,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
   ];
 
   it.each(badArguments)(
-    'argument: %s rejects ERR_PLUGIN_CLONE (argument); nothing stays in flight; the next call works',
+    'F10: argument: %s rejects ERR_PLUGIN_CLONE (argument); nothing stays in flight; the next call works',
     async (_label, make) => {
       await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
         await expect(plugin.api.count(1, make())).rejects.toMatchObject({
@@ -272,7 +272,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
   );
 
   it.each(['returnFunction', 'returnWeakMap'])(
-    'result: %s rejects ERR_PLUGIN_CLONE (result); nothing stays in flight; the next call works',
+    'F10: result: %s rejects ERR_PLUGIN_CLONE (result); nothing stays in flight; the next call works',
     async (method) => {
       await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
         await expect(byName(plugin)(method)).rejects.toMatchObject({
@@ -286,7 +286,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
     },
   );
 
-  it('a 200,000-level nested argument rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
+  it('F12: a 200,000-level nested argument rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
       await expect(plugin.api.count(deep(200_000))).rejects.toMatchObject({
         code: 'ERR_PLUGIN_CLONE',
@@ -297,7 +297,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
     });
   });
 
-  it('a 200,000-level nested result rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
+  it('F12: a 200,000-level nested result rejects ERR_PLUGIN_CLONE; the host and the version survive', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
       await expect(plugin.api.deep(200_000)).rejects.toMatchObject({
         code: 'ERR_PLUGIN_CLONE',
@@ -312,20 +312,22 @@ describe('values that cannot be cloned (F10, F12)', () => {
   // A worker has a larger stack than the main thread: it can serialize a result nested deeper than the
   // host can deserialize (about 12k vs 2k levels on Node 20 defaults). The reply is then lost in a
   // `messageerror`; the call must still reject with a code. The per-call timeout is only a safety net
-  // so that a lost reply fails this test instead of hanging it.
-  it('a result the worker can send but the host cannot read rejects ERR_PLUGIN_CLONE (result), not a hang', async () => {
+  // so that a lost reply fails this test instead of hanging it. The cause's code says the reply was lost,
+  // not refused by the worker's own serializer (which would reject the same way without it).
+  it('F12: a result the worker can send but the host cannot read rejects ERR_PLUGIN_CLONE (result), not a hang', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
       await expect(plugin.with({ timeoutMs: 5_000 }).api.deep(6_000)).rejects.toMatchObject({
         code: 'ERR_PLUGIN_CLONE',
         direction: 'result',
         method: 'deep',
+        cause: { code: 'ERR_PLUGIN_MESSAGE_LOST' },
       });
       expect(plugin.inFlight).toBe(0);
       expect(await plugin.api.ok()).toBe('ok');
     });
   });
 
-  it('a result the host cannot read does not take down the other calls made in the same tick', async () => {
+  it('F12: a result the host cannot read does not take down the other calls made in the same tick', async () => {
     await withPlugin<Clone>('c-clone.mjs', async (plugin) => {
       const view = plugin.with({ timeoutMs: 5_000 });
       const before = view.api.ok();
@@ -334,13 +336,17 @@ describe('values that cannot be cloned (F10, F12)', () => {
       const [a, b, c] = await Promise.allSettled([before, lost, after]);
       expect(a).toEqual({ status: 'fulfilled', value: 'ok' });
       expect(c).toEqual({ status: 'fulfilled', value: 'ok' });
-      expect(b).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PLUGIN_CLONE', direction: 'result' } });
+      expect(b).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'ERR_PLUGIN_CLONE', direction: 'result', cause: { code: 'ERR_PLUGIN_MESSAGE_LOST' } },
+      });
       expect(plugin.inFlight).toBe(0);
     });
   });
 
-  // The other way round: a worker with a small stack cannot read an argument the host could send.
-  it('an argument the host can send but the worker cannot read rejects ERR_PLUGIN_CLONE (argument), not a hang', async () => {
+  // The other way round: a worker with a small stack cannot read an argument the host could send (the
+  // cause's code says so: an argument the host itself cannot serialize is refused without it).
+  it('F12: an argument the host can send but the worker cannot read rejects ERR_PLUGIN_CLONE (argument), not a hang', async () => {
     await withPlugin<Clone>(
       'c-clone.mjs',
       async (plugin) => {
@@ -348,6 +354,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
           code: 'ERR_PLUGIN_CLONE',
           direction: 'argument',
           method: 'count',
+          cause: { code: 'ERR_PLUGIN_MESSAGE_LOST' },
         });
         expect(plugin.inFlight).toBe(0);
         expect(await plugin.api.ok()).toBe('ok');
@@ -358,7 +365,7 @@ describe('values that cannot be cloned (F10, F12)', () => {
 
   // The host does not keep the calls it sent, so the calls that travelled in the same message as the
   // unreadable argument cannot be sent again: they may fail with it, but with a code, never a hang.
-  it('an argument the worker cannot read among calls of the same tick: each call settles, none hangs; the next calls work', async () => {
+  it('F12: an argument the worker cannot read among calls of the same tick: each call settles, none hangs; the next calls work', async () => {
     await withPlugin<Clone>(
       'c-clone.mjs',
       async (plugin) => {
@@ -370,7 +377,12 @@ describe('values that cannot be cloned (F10, F12)', () => {
         ]);
         const lostArgument = {
           status: 'rejected',
-          reason: { code: 'ERR_PLUGIN_CLONE', direction: 'argument', method: 'count' },
+          reason: {
+            code: 'ERR_PLUGIN_CLONE',
+            direction: 'argument',
+            method: 'count',
+            cause: { code: 'ERR_PLUGIN_MESSAGE_LOST' },
+          },
         };
         expect(lost).toMatchObject(lostArgument);
         for (const [other, value] of [

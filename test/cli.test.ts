@@ -5,12 +5,19 @@ import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadPlugin } from '../src/index.js';
 import { BuildError, buildPlugin, watchPlugin, type BuiltPlugin } from '../src/cli/build.js';
 import { caught, tempDir, writePlugin } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+// esbuild keeps its service process (unref'd) for the life of the process, to reuse it; each test stops it
+// so that it ends with no child process left.
+afterEach(async () => {
+  const { stop } = await import('esbuild');
+  await stop();
+});
 
 interface Run {
   status: number | null;

@@ -44,7 +44,8 @@ describe('destroy()', () => {
       expect((error as PluginDestroyedError).cause).toBe(reason);
     }
     await destroyed;
-    expect(typeof (await plugin.exited)).toBe('number');
+    // Terminated, not exited on its own: exit code 1.
+    expect(await plugin.exited).toBe(1);
     expect(gate.freed).toBe(0);
 
     const accepted = plugin.stats.calls;

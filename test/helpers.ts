@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,10 @@ export function fixture(name: string): string {
 }
 
 const dirs: string[] = [];
+const fifos: Array<() => void> = [];
 afterEach(() => {
+  // A reader still blocked on a FIFO (the test failed before it released it) is released before the FIFO goes.
+  for (const release of fifos.splice(0)) release();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -26,6 +30,25 @@ export function writePlugin(dir: string, name: string, source: string): string {
   const path = join(dir, name);
   writeFileSync(path, source);
   return path;
+}
+
+/**
+ * A FIFO in a temporary folder: a plugin that reads it blocks its thread in a system call until the test
+ * calls `release()` (a writer opens and closes it: the reader gets end-of-file). Releasing with no reader
+ * left does nothing.
+ */
+export function fifo(): { path: string; release(): void } {
+  const path = join(tempDir(), 'fifo');
+  execFileSync('mkfifo', [path]);
+  const release = () => {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+    }
+  };
+  fifos.push(release);
+  return { path, release };
 }
 
 /**
@@ -63,4 +86,14 @@ export async function caught(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected the promise to reject');
+}
+
+/**
+ * esbuild keeps its service process (unref'd) for the life of the process, to reuse it; files whose
+ * tests bundle (isoplug build, inline versions) stop it after each test so that it ends with no child
+ * process left.
+ */
+export async function stopEsbuild(): Promise<void> {
+  const { stop } = await import('esbuild');
+  await stop();
 }

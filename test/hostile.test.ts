@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPlugin, proxy } from '../src/index.js';
-import { fixture, Gate } from './helpers.js';
-import { leftovers } from './setup/leaks.js';
+import { fifo, fixture, Gate } from './helpers.js';
+import { leftovers, settleUntil } from './setup/leaks.js';
 
 describe('hostile plugins', () => {
   it('X3: cannot reach the private port; forged replies on parentPort resolve nobody and are counted', async () => {
@@ -76,6 +76,29 @@ describe('hostile plugins', () => {
     expect(leftovers().ports).toBeGreaterThanOrEqual(10_000);
     await plugin.close();
     // The setup file's afterEach checks that every port created here is gone.
+  });
+
+  it('C9/X4: callbacks kept by a version whose worker is still blocked in a system call are released when close() resolves (terminated: false)', async () => {
+    const gate = new Gate();
+    const plugin = await loadPlugin<typeof import('./fixtures/f-syscall.mjs')>(fixture('f-syscall.mjs'), {
+      data: { gate: gate.buffer },
+    });
+    const baseline = leftovers().ports;
+    const counts = await Promise.all(Array.from({ length: 100 }, (_, i) => plugin.api.keep(proxy(() => i))));
+    expect(Math.max(...counts)).toBe(100);
+    expect(leftovers().ports).toBeGreaterThanOrEqual(baseline + 100);
+    const pipe = fifo();
+    const blocked = plugin.api.block(pipe.path).catch((error: unknown) => error);
+    await gate.entered(1);
+    let exited = false;
+    void plugin.exited.then(() => (exited = true));
+    expect(await plugin.close({ timeoutMs: 0, terminateTimeoutMs: 50 })).toMatchObject({ terminated: false });
+    // The worker lives on, so Node has not closed the callbacks' channels: isoplug must have.
+    expect((await settleUntil(({ ports }) => ports <= baseline)).ports).toBeLessThanOrEqual(baseline);
+    expect(exited).toBe(false);
+    pipe.release();
+    expect(await blocked).toMatchObject({ code: 'ERR_PLUGIN_TERMINATED' });
+    expect(await plugin.exited).toBe(1);
   });
 
   it('X2: a callback cannot be walked, constructed, or used to create more endpoints', async () => {

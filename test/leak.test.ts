@@ -11,29 +11,34 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** Least-squares slope of y over x. */
-function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  const num = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0);
-  const den = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
-  return num / den;
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return Number.isInteger(mid) ? (sorted[mid - 1]! + sorted[mid]!) / 2 : sorted[Math.floor(mid)]!;
 }
 
-/** Growth from the first sample to the median of the last quarter, and the slope over the last half. */
+/**
+ * Growth from the first sample to the median of the last quarter, and the slope over the last half: the
+ * median of the per-cycle increments between consecutive samples. A median, not a least-squares fit: the heap
+ * after gc() drops by a few hundred KB at random points (and spikes once in a while), and one such step in
+ * the window swung a fitted slope by 2 KB per cycle, a leak's worth.
+ */
 function summarize(samples: Array<[number, number]>) {
-  const lastQuarter = samples
-    .slice(-Math.ceil(samples.length / 4))
-    .map(([, y]) => y)
-    .sort((a, b) => a - b);
-  const median = lastQuarter[Math.floor(lastQuarter.length / 2)]!;
-  return { growth: median - samples[0]![1], slopePerCycle: slope(samples.slice(Math.floor(samples.length / 2))) };
+  const lastQuarter = samples.slice(-Math.ceil(samples.length / 4)).map(([, y]) => y);
+  const lastHalf = samples.slice(Math.floor(samples.length / 2) - 1);
+  const increments = lastHalf.slice(1).map(([x, y], i) => (y - lastHalf[i]![1]) / (x - lastHalf[i]![0]));
+  return { growth: median(lastQuarter) - samples[0]![1], slopePerCycle: median(increments) };
 }
 
-// Generous limits: these run hundreds of worker boots, slow on a loaded 2-core machine. Not assertions.
+/*
+ * The bounds sit above the noise measured without a leak, 14 runs over Node 20, 22, 24 and 26: S7 grew -47 to
+ * 307 KB with a slope of 0.08 to 1.40 KB per swap, L7 grew 20 to 149 KB with a slope of -0.76 to 0.44 KB per
+ * cycle. A 3.6 KB leak per swap (or per load) measured 4.07 to 4.59 (3.50 to 4.16) KB per cycle; every retired
+ * version kept alive, 2.7 MB of growth. docs/faults.md gives what they resolve.
+ */
+// Generous time limits: these run hundreds of worker boots, slow on a loaded 2-core machine. Not assertions.
 describe('memory', { timeout: 240_000 }, () => {
-  it('S7: 200 swaps under load leave the host heap flat (growth ≤ 2 MB, slope ≤ 5 KB per swap)', async () => {
+  it('S7: 200 swaps under load leave the host heap flat (growth < 1 MB, slope < 2.5 KB per swap)', async () => {
     const hs = await createHotSwap<Versioned>(fixture('versioned.mjs'), { data: { label: 'v0' } });
     let running = true;
     let failed = 0;
@@ -50,11 +55,11 @@ describe('memory', { timeout: 240_000 }, () => {
     await hs.close();
     const { growth, slopePerCycle } = summarize(samples);
     expect(failed).toBe(0);
-    expect(growth).toBeLessThan(2 * 2 ** 20);
-    expect(slopePerCycle).toBeLessThan(5 * 1024);
+    expect(growth).toBeLessThan(2 ** 20);
+    expect(slopePerCycle).toBeLessThan(2.5 * 1024);
   });
 
-  it('L7: 200 load/close cycles, 10 at a time, leave the host heap flat', async () => {
+  it('L7: 200 load/close cycles, 10 at a time, leave the host heap flat (growth < 512 KB, slope < 2 KB per cycle)', async () => {
     const samples: Array<[number, number]> = [];
     for (let round = 1; round <= 20; round++) {
       const plugins = await Promise.all(
@@ -65,7 +70,7 @@ describe('memory', { timeout: 240_000 }, () => {
       samples.push([round * 10, heapAfterGc()]);
     }
     const { growth, slopePerCycle } = summarize(samples);
-    expect(growth).toBeLessThan(2 * 2 ** 20);
-    expect(slopePerCycle).toBeLessThan(5 * 1024);
+    expect(growth).toBeLessThan(512 * 1024);
+    expect(slopePerCycle).toBeLessThan(2 * 1024);
   });
 });

@@ -14,6 +14,7 @@ import { pack } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { checkTransfer, readMark } from '../src/shared/transfer-check.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
   HOOK_SERVE,
@@ -82,8 +83,8 @@ let received = 0;
 const kept = new Map<number, Replies>();
 
 /** Every message to the host on the private port goes through here. Throws what postMessage throws (then nothing was sent or counted). */
-function post(message: WorkerMessage): number {
-  apply(postMessage, port, [message]);
+function post(message: WorkerMessage, transferList?: readonly unknown[]): number {
+  apply(postMessage, port, transferList === undefined ? [message] : [message, transferList]);
   return ++sent;
 }
 
@@ -107,12 +108,42 @@ const REPLIES_PER_MESSAGE = 16;
 let maxPayloadBytes: number | undefined;
 let maxArrayBufferBytes: number | undefined;
 
-function ok(id: number, value: unknown): void {
+function ok(id: number, result: unknown): void {
+  // transfer(value, list): reading the mark, and checking its list, runs plugin code (a getter, a Proxy).
+  let mark: ReturnType<typeof readMark>;
+  let problem: TypeError | undefined;
+  try {
+    mark = readMark(result);
+    if (mark !== undefined) problem = checkTransfer(mark.value, mark.list);
+  } catch (error) {
+    return fail(id, error);
+  }
+  if (problem !== undefined) return reply(Tag.Err, id, { e: pack(problem), clone: true } satisfies ErrReply);
+  const value = mark === undefined ? result : mark.value;
   if (maxPayloadBytes !== undefined) {
     const refused = sized(value, maxPayloadBytes);
     if (refused !== undefined) return reply(Tag.Err, id, refused);
   }
-  reply(Tag.Ok, id, value);
+  if (mark === undefined) reply(Tag.Ok, id, value);
+  else moved(id, value, mark.list);
+}
+
+/**
+ * A result with a transfer list travels alone, after the replies settled before it. Only its id is
+ * kept for the loss protocol: its buffers are detached here once posted, and a lost single reply is
+ * never sent again (it fails its call), so there is nothing to resend.
+ */
+function moved(id: number, value: unknown, list: readonly unknown[]): void {
+  flush();
+  let seq: number;
+  try {
+    seq = post(replyMessage(Tag.Ok, id, value), list);
+  } catch (error) {
+    // What the check cannot see (a pooled Buffer's memory on Node 22+): postMessage detaches nothing when it throws.
+    post(cloneError(id, error));
+    return;
+  }
+  kept.set(seq, replyMessage(Tag.Ok, id, undefined));
 }
 
 function fail(id: number, error: unknown): void {
@@ -202,7 +233,14 @@ function onLost(s: number): void {
 
 /** A single reply the host could not read: its call fails (and the failure is never kept). */
 function failLost(_tag: ReplyTag, id: number, _value: unknown): void {
-  post(cloneError(id, new RangeError('the host could not read the result (too deeply nested for its stack?)')));
+  post(
+    cloneError(
+      id,
+      Object.assign(new RangeError('the host could not read the result (too deeply nested for its stack?)'), {
+        code: 'ERR_PLUGIN_MESSAGE_LOST',
+      }),
+    ),
+  );
 }
 
 /** Our messages up to this one have been acknowledged. */

@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
 
-type Esbuild = typeof import('esbuild');
+import { importEsbuild, type Esbuild } from '../esbuild.js';
 
 export type BuildErrorCode = 'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD';
 
@@ -112,19 +112,15 @@ const MAIN_EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '/index.ts', '/index.
 const REQUIRE_SHIM =
   "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";
 
-let esbuildModule: Promise<Esbuild> | undefined;
-
 /** Imports esbuild once; `ERR_BUILD_NO_ESBUILD` when it is not installed. */
 export function loadEsbuild(): Promise<Esbuild> {
-  esbuildModule ??= import('esbuild').catch((cause: unknown) => {
-    esbuildModule = undefined;
+  return importEsbuild().catch((cause: unknown) => {
     throw new BuildError(
       'ERR_BUILD_NO_ESBUILD',
       'esbuild is not installed; isoplug build needs it: npm install --save-dev esbuild',
       { cause },
     );
   });
-  return esbuildModule;
 }
 
 async function kind(path: string): Promise<'file' | 'directory' | 'other' | undefined> {

@@ -36,6 +36,8 @@ export type PluginErrorCode =
   | 'ERR_PLUGIN_NON_ERROR_THROWN'
   | 'ERR_SWAP_FAILED'
   | 'ERR_SWAP_SUPERSEDED'
+  | 'ERR_ROLLOUT_NO_CANARY'
+  | 'ERR_ROLLOUT_ABORTED'
   | 'ERR_MANAGER_RELOAD'
   | 'ERR_MANAGER_SCAN'
   | 'ERR_MANAGER_DEPENDENCY'
@@ -220,6 +222,40 @@ export class SwapSupersededError extends PluginError {
     brand(this, 'SwapSupersededError');
   }
   readonly code = 'ERR_SWAP_SUPERSEDED' as const;
+}
+
+/** `setPercent()` or `promote()` on a hot swap that has no canary (none rolled out, or it was aborted). */
+export class RolloutNoCanaryError extends PluginError {
+  static {
+    brand(this, 'RolloutNoCanaryError');
+  }
+  readonly code = 'ERR_ROLLOUT_NO_CANARY' as const;
+}
+
+/** What an automatic abort saw of the canary. */
+export interface RolloutAbortedContext extends PluginErrorContext {
+  /** Calls the canary had settled (in the window, with `abortOn.windowMs`). */
+  calls?: number | undefined;
+  /** Of those, the ones that failed. */
+  failures?: number | undefined;
+}
+
+/**
+ * A canary was aborted automatically: its failure rate passed `abortOn.failureRate`, or it crashed
+ * (then `cause` is the crash). The reason of an automatic `abort` event; `version` is the canary's.
+ */
+export class RolloutAbortedError extends PluginError {
+  static {
+    brand(this, 'RolloutAbortedError');
+  }
+  readonly code = 'ERR_ROLLOUT_ABORTED' as const;
+  readonly calls: number | undefined;
+  readonly failures: number | undefined;
+  constructor(message: string, context: RolloutAbortedContext = {}) {
+    super(message, context);
+    this.calls = context.calls;
+    this.failures = context.failures;
+  }
 }
 
 /** One plugin's failure in a reload. */

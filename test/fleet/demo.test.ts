@@ -12,7 +12,7 @@ const run = promisify(execFile);
 const DEMO = fileURLToPath(new URL('../../examples/fleet/demo.mjs', import.meta.url));
 
 describe.skipIf(pgMissing !== undefined)(`npm run demo:fleet${pgMissing ? ` (skipped: ${pgMissing})` : ''}`, () => {
-  it('rolls out, promotes and rolls back across four hosts under load with 0 failed requests', async () => {
+  it('rolls out to 25% (sticky users split alike on every host), promotes, rolls back; 0 failed requests', async () => {
     // The timeout is a safety net only (a hung demo fails the test instead of hanging it).
     const { stdout } = await run(process.execPath, [DEMO], {
       env: { ...process.env, ISOPLUG_DEMO_HOLD_MS: '1000' },
@@ -24,7 +24,9 @@ describe.skipIf(pgMissing !== undefined)(`npm run demo:fleet${pgMissing ? ` (ski
       );
     });
     expect(stdout).toMatch(/^summary {2}[1-9]\d* requests, 0 failed; every host converged after each step/m);
-    for (const step of ['promote v2', 'roll back to v1'])
+    for (const step of ['rollout v2 to 25%', 'promote v2', 'roll back to v1'])
       expect(stdout).toMatch(new RegExp(`^${step} +r\\d+ +yes `, 'm'));
+    // The 25% step: every probed user answered by the same version on every host.
+    expect(stdout).toMatch(/sticky users: \d+ of 400 on v2 \([\d.]+%\), each on the same version on every host/);
   }, 180_000);
 });

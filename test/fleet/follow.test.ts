@@ -1,6 +1,6 @@
 // A host following a deployment, in this process, against a real PostgreSQL: it serves each newer
 // revision, and whatever goes wrong (a version that cannot start, bytes that do not match, a missing or
-// wrong signature, a canary it cannot run, a killed connection, the database down) it keeps serving its
+// wrong signature, a killed connection, the database down) it keeps serving its
 // last good version, says so, and catches up.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { cpSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import {
   type Registry,
   keyId,
 } from '../../src/fleet/index.js';
+import { rolloutBucket } from '../../src/index.js';
 import { caught, tempDir } from '../helpers.js';
 import { asAdmin, bundle, loginRole, useCluster } from './helpers.js';
 import { pgMissing } from './pg.js';
@@ -305,19 +306,48 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     expect(await host.api.version()).toBe('v2-again');
   });
 
-  it('a revision with a canary is refused ERR_FLEET_CANARY_UNSUPPORTED by a hot swap without rollout; promote applies', async () => {
+  it('a canary revision splits sticky keys by its salt; a higher percent keeps them; promote and rollback apply', async () => {
     await using r = await setup('canary');
     await using host = await follow('canary');
     const v2 = await r.publish(bundle('v2'), { name: 'canary' });
-    const rejected = until(host, 'rejected');
-    await r.rollout('canary', v2.version, { percent: 25 });
-    expect((await rejected)[0]).toMatchObject({ revision: 2, error: { code: 'ERR_FLEET_CANARY_UNSUPPORTED' } });
-    expect(await host.api.version()).toBe('v1');
-    expect(host.status).toMatchObject({ state: 'failed', canary: undefined, stable: expect.any(String) });
-    const applied = until(host, 'applied');
+    const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const served = () => Promise.all(keys.map((key) => host.with({ key }).api.version()));
+    /** Where the rollout's hash puts each key at `percent` under `salt`. */
+    const split = (salt: string, percent: number, canary: string, stable: string) =>
+      keys.map((key) => (rolloutBucket(salt, key) < percent * 100 ? canary : stable));
+
+    const at25 = until(host, 'applied', (e) => e.revision === 2);
+    const r2 = await r.rollout('canary', v2.version, { percent: 25 });
+    expect((await at25)[0]).toMatchObject({ revision: 2, stable: expect.any(String), canary: v2.sha256, percent: 25 });
+    const first = await served();
+    expect(first).toEqual(split(r2.salt!, 25, 'v2', 'v1'));
+    expect(first.filter((label) => label === 'v2').length).toBeGreaterThan(0);
+    expect(host.status).toMatchObject({ state: 'ok', revision: 2, canary: v2.sha256, percent: 25 });
+
+    // The same canary at 60%: the salt stays, so every key on v2 stays on it and others join.
+    const at60 = until(host, 'applied', (e) => e.revision === 3);
+    const r3 = await r.rollout('canary', v2.version, { percent: 60 });
+    expect(r3.salt).toBe(r2.salt);
+    await at60;
+    const second = await served();
+    expect(second).toEqual(split(r2.salt!, 60, 'v2', 'v1'));
+    first.forEach((label, i) => label === 'v2' && expect(second[i]).toBe('v2'));
+
+    const promoted = until(host, 'applied', (e) => e.revision === 4);
     await r.promote('canary');
-    expect((await applied)[0]).toMatchObject({ revision: 3, stable: v2.sha256 });
-    expect(await host.api.version()).toBe('v2');
+    expect((await promoted)[0]).toMatchObject({ revision: 4, stable: v2.sha256, canary: undefined, percent: 0 });
+    expect(new Set(await served())).toEqual(new Set(['v2']));
+
+    // A new canary, then a rollback: the canary goes, the stable one takes every key again.
+    const v3 = await r.publish(bundle('v3'), { name: 'canary' });
+    const at50 = until(host, 'applied', (e) => e.revision === 5);
+    const r5 = await r.rollout('canary', v3.version, { percent: 50 });
+    await at50;
+    expect(await served()).toEqual(split(r5.salt!, 50, 'v3', 'v2'));
+    const rolledBack = until(host, 'applied', (e) => e.revision === 6);
+    await r.rollback('canary');
+    expect((await rolledBack)[0]).toMatchObject({ revision: 6, stable: v2.sha256, canary: undefined });
+    expect(new Set(await served())).toEqual(new Set(['v2']));
   });
 
   it('a host whose id another role owns cannot report (ERR_FLEET_PERMISSION) and still follows', async () => {

@@ -1,9 +1,11 @@
 /**
  * The soak's test runner: vitest's own, with every fault-matrix test repeated `ISOPLUG_SOAK_REPEATS`
  * times and each try recorded (passed, failed, hung, left something behind). Tests without a row id
- * are skipped. At the end of a test file's process it writes what it saw, with the background
- * callers' tally, to `ISOPLUG_SOAK_OUT`.
+ * are skipped. Once its files are collected it writes a started marker naming them to `ISOPLUG_SOAK_OUT`;
+ * at the end of the run it writes what it saw there, with the background callers' tally and what the
+ * end-of-file leak check found. A marker without a record is a test process that died.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { File, Task, Test } from '@vitest/runner';
@@ -11,6 +13,8 @@ import { TestRunner } from 'vitest';
 import { soakState } from './state.js';
 
 const ROW = /(?:^|[^A-Za-z0-9])([LFCSXN]\d+)(?=[^0-9]|$)/g;
+/** vitest's own watchdog (testTimeout, hookTimeout), not a plugin call's coded timeout. */
+const HANG = /\b(?:Test|Hook) timed out in \d+ms/;
 
 export interface TryRecord {
   readonly rows: string[];
@@ -24,8 +28,9 @@ function fullName(task: Task): string {
   return names.join(' > ');
 }
 
+/** The rows a test is tagged with: ids in its own title, as the fault-matrix check reads them (not a describe's). */
 function rowsOf(task: Task): string[] {
-  return [...new Set([...fullName(task).matchAll(ROW)].map((m) => m[1]!))];
+  return [...new Set([...task.name.matchAll(ROW)].map((m) => m[1]!))];
 }
 
 function* tests(task: Task): Generator<Test> {
@@ -40,9 +45,15 @@ export default class SoakRunner extends TestRunner {
   #errorsBefore = 0;
   #leftoversBefore = 0;
   #files: string[] = [];
+  readonly #id = `${process.pid}-${randomUUID()}`;
 
   onCollected(files: File[]): void {
     this.#files = files.map((f) => f.filepath);
+    const out = process.env['ISOPLUG_SOAK_OUT'];
+    if (out) {
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, `${this.#id}.started`), JSON.stringify({ files: this.#files }));
+    }
     for (const file of files) {
       for (const test of tests(file)) {
         const rows = rowsOf(test);
@@ -64,7 +75,7 @@ export default class SoakRunner extends TestRunner {
     const fresh = errors.slice(this.#errorsBefore);
     let outcome: TryRecord['outcome'] = 'pass';
     if (soakState.leftovers > this.#leftoversBefore) outcome = 'leftover';
-    else if (fresh.some((e) => /timed out/i.test(String(e?.message)))) outcome = 'hang';
+    else if (fresh.some((e) => HANG.test(String(e?.message)))) outcome = 'hang';
     else if (fresh.length > 0) outcome = 'fail';
     this.#tries.push({ rows: rowsOf(test), name: fullName(test), outcome });
   }
@@ -74,7 +85,12 @@ export default class SoakRunner extends TestRunner {
     const out = process.env['ISOPLUG_SOAK_OUT'];
     if (!out) return;
     mkdirSync(out, { recursive: true });
-    const record = { files: this.#files, tries: this.#tries, background: soakState.background };
-    writeFileSync(join(out, `${process.pid}-${Date.now()}.json`), JSON.stringify(record));
+    const record = {
+      files: this.#files,
+      tries: this.#tries,
+      background: soakState.background,
+      lateLeftovers: soakState.lateLeftovers,
+    };
+    writeFileSync(join(out, `${this.#id}.json`), JSON.stringify(record));
   }
 }
