@@ -40,6 +40,7 @@ class Boot implements ThreadOwner {
   exitCode: number | undefined;
   #settle!: (outcome: BootOutcome) => void;
   #ready = 0;
+  #rejected = false;
 
   constructor(readonly threads: readonly Thread[]) {
     this.outcome = new Promise((resolve) => (this.#settle = resolve));
@@ -53,7 +54,10 @@ class Boot implements ThreadOwner {
     if (Array.isArray(message)) return void thread.stray++;
     switch (message.t) {
       case Tag.Ready:
-        if (++this.#ready === this.threads.length) this.#settle(message);
+        // One worker's cache rejected is the version's: the report says so.
+        if (message.code === 'rejected') this.#rejected = true;
+        if (++this.#ready === this.threads.length)
+          this.#settle(this.#rejected ? { ...message, code: 'rejected' } : message);
         return;
       case Tag.LoadFailed:
         return this.#settle(message);
@@ -82,6 +86,7 @@ class Boot implements ThreadOwner {
 /**
  * Boots `threads` with `module`: resolves once all are ready, or with the load error once every worker
  * is ended. Never rejects. The threads are referenced while they boot (a load keeps the process alive).
+ * The first worker is the one asked for the code cache's data (`module.code.harvest`, `code-cache.ts`).
  */
 export async function bootThreads(
   threads: readonly Thread[],
@@ -96,9 +101,11 @@ export async function bootThreads(
   });
   const timer = sleep(readyTimeoutMs);
   void timer.promise.then(() => boot.settle({ t: 'timeout' }));
-  for (const thread of threads) {
+  for (const [lane, thread] of threads.entries()) {
     try {
-      thread.load(module);
+      thread.load(
+        lane === 0 || module.code === undefined ? module : { ...module, code: { ...module.code, harvest: false } },
+      );
     } catch (error) {
       boot.settle({ t: 'unsendable', cause: error });
       break;

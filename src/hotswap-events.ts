@@ -2,6 +2,7 @@
 import type { CloseReport, Plugin, PluginStats } from './plugin.js';
 import type { RolloutFigures } from './rollout.js';
 import type { PluginCrashedError } from './shared/errors.js';
+import type { CodeCacheStatus } from './shared/protocol.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
 
@@ -21,6 +22,8 @@ export interface SwapReport {
   readonly close: CloseReport;
   /** True when the new version runs on the standby workers (`HotSwapOptions.standby`), false when it booted its own. */
   readonly standby: boolean;
+  /** How the code cache served the new version's load (`LoadOptions.codeCache`). */
+  readonly codeCache: CodeCacheStatus;
 }
 
 /** Emitted at the moment traffic moves (`reason: 'promote'` when a canary became current). */

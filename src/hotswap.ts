@@ -4,23 +4,12 @@
  * queue is swap-queue.ts, the load and check candidate.ts, retention retire.ts, the standby standby.ts,
  * restart supervision restart.ts, the canary canary.ts (its split and figures rollout.ts).
  *
- * Policies (documented in the README):
- * - Swaps are serialized. While one runs, the latest request waits; an earlier waiting request rejects
- *   `ERR_SWAP_SUPERSEDED` (latest wins). The queue is released at the switch, so a swap does not wait
- *   for the previous version's drain.
- * - A swap is transactional: load, `onLoad` and the health check happen before the switch; if any
- *   fails the new version's workers are destroyed, the current version serves on, `ERR_SWAP_FAILED`.
- * - Retention: at most `retain` old versions drain at once. At a switch that would exceed it, the
- *   oldest draining version is force-closed (its close deadline is brought to now).
- * - Restart (opt-in): a crash of the current version boots the same module again after a backoff,
- *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
- *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
- * - Standby (opt-in): booted workers wait for the next version's code; a swap whose spawn options
- *   match takes them, and a new standby boots after the swap.
- * - Rollout: `rollout()` loads a candidate through the same queue and, at its switch, makes it the
- *   canary beside the current version. `promote()` and `abort()` switch at once (no load, no queue).
- *   A `swap()` switching during a rollout ends the canary; a second rollout replaces it. A restart
- *   replaces the current version only. An ending canary drains under the same retention bound.
+ * Policies (the README details each): swaps run one at a time, the latest waiting request wins
+ * (`ERR_SWAP_SUPERSEDED` for the one it replaced) and the queue is released at the switch; a swap is
+ * transactional (load, `onLoad`, health check, then the switch; else `ERR_SWAP_FAILED` and nothing
+ * changed); at most `retain` old versions drain at once; restart and standby are opt-in; `prepare()`
+ * compiles the next version on the standby; a rollout's canary serves beside the current version,
+ * `promote()`/`abort()` switch at once, and a `swap()` or a new rollout ends it.
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
@@ -208,7 +197,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     }
   };
 
-  /** Closing or closed (a method, so that a check after an await is not narrowed away by one before it). */
+  /** Closing or closed (a method: a check after an await is not narrowed away by one before it). */
   #shuttingDown(): boolean {
     return this.#state === 'closing' || this.#state === 'closed';
   }
@@ -218,6 +207,14 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     if (previous === next) return;
     this.#state = next;
     emitSafely(this, 'state', next, previous);
+  }
+
+  /**
+   * Compiles `specifier` on the standby ahead of `swap()` (needs `standby: true` and a module the code
+   * cache serves); resolves false when nothing was prepared. Never rejects. README: "Code cache".
+   */
+  prepare(specifier: PluginSpecifier): Promise<boolean> {
+    return this.#standby?.prepare(specifier, this.#load) ?? Promise.resolve(false);
   }
 
   /**
@@ -345,7 +342,8 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const drainStarted = performance.now();
     const report = retiring.then((close) => {
       const drainMs = performance.now() - drainStarted;
-      return { from: from.version, to: next.version, loadMs, switchMs, drainMs, close, standby };
+      const { codeCache } = next;
+      return { from: from.version, to: next.version, loadMs, switchMs, drainMs, close, standby, codeCache };
     });
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.
     if (this.#shuttingDown()) return report;

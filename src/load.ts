@@ -1,7 +1,9 @@
 import { bootThreads } from './boot.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
-import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } from './resolve.js';
+import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
+import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
+import type { CodeCacheStatus } from './shared/protocol.js';
 import { PluginLoadError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
@@ -32,6 +34,7 @@ export async function loadPlugin<T = Record<string, any>>(
 export interface LoadedVersion<T> {
   readonly plugin: Plugin<T>;
   readonly standby: boolean;
+  readonly codeCache: CodeCacheStatus;
 }
 
 /**
@@ -55,30 +58,40 @@ export async function loadVersion<T = Record<string, any>>(
   let threads = standby?.();
   let onStandby = threads !== undefined;
   threads ??= spawn(resolved, path);
-  let module: ResolvedModule;
+  let file: ModuleFile;
   try {
-    module = await readModule(path);
+    file = await readModule(path);
   } catch (error) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
     throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   }
+  const { module } = file;
+  // Read while the workers still boot; never rejects (a cache that fails is a miss).
+  const code = await codeForLoad(file, resolved.codeCache);
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
   const message = {
     url: module.url,
     data: resolved.data,
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
+    code: code?.load,
+    compileCacheDir: code === undefined ? await nodeCompileCacheDir(resolved.codeCache) : undefined,
   };
+  code?.harvest(threads);
   let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
     onStandby = false;
     threads = spawn(resolved, path);
+    code?.harvest(threads);
     booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
   }
   if (!booted.ok) throw booted.error;
-  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors), standby: onStandby };
+  // A damaged entry was never shown to V8; the report says the cache was rejected all the same.
+  const ready = code?.damaged === true ? { ...booted.ready, code: 'rejected' as const } : booted.ready;
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors);
+  return { plugin, standby: onStandby, codeCache: ready.code };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

@@ -28,7 +28,7 @@ import {
 } from './options.js';
 import type { ResolvedModule } from './resolve.js';
 import type { PluginCrashedError } from './shared/errors.js';
-import { Tag, forEachReply, type ReadyMessage, type WorkerMessage } from './shared/protocol.js';
+import { Tag, forEachReply, type CodeCacheStatus, type ReadyMessage, type WorkerMessage } from './shared/protocol.js';
 import { timerDelay } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
 import { arrayBufferLimit, type VersionErrors } from './version-errors.js';
@@ -77,6 +77,8 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   readonly version: string;
   /** The module's file URL. */
   readonly url: string;
+  /** How the code cache served this version's load (`LoadOptions.codeCache`); `'off'` when it was not used. */
+  readonly codeCache: CodeCacheStatus;
   /** The typed API: one async function per exported function. Not thenable. */
   readonly api: PluginApi<T>;
 
@@ -115,6 +117,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.name = errors.name;
     this.version = errors.version;
     this.url = module.url;
+    this.codeCache = ready.code;
     this.#errors = errors;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
     this.#methods = new Set(ready.methods);

@@ -49,13 +49,26 @@ export function contentHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
 }
 
+/** A module file as read for a load: the module, and the bytes and their full SHA-256 (for the code cache). */
+export interface ModuleFile {
+  readonly module: ResolvedModule;
+  readonly bytes: Buffer;
+  /** 64 hex digits. */
+  readonly digest: string;
+}
+
 /** Reads the module file once (rejects with ENOENT/EISDIR… as it comes from `fs`). */
-export async function readModule(path: string): Promise<ResolvedModule> {
+export async function readModule(path: string): Promise<ModuleFile> {
   const bytes = await readFile(path);
+  const digest = createHash('sha256').update(bytes).digest('hex');
   return {
-    path,
-    url: pathToFileURL(path).href,
-    hash: contentHash(bytes),
-    name: basename(path, extname(path)),
+    module: {
+      path,
+      url: pathToFileURL(path).href,
+      hash: digest.slice(0, 12),
+      name: basename(path, extname(path)),
+    },
+    bytes,
+    digest,
   };
 }

@@ -7,6 +7,7 @@
  * methods, `Promise`) cannot change how replies travel.
  */
 import { AsyncResource } from 'node:async_hooks';
+import * as nodeModule from 'node:module';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
@@ -14,6 +15,7 @@ import { pack } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { compileModule, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
 import { checkTransfer, readMark } from '../src/shared/transfer-check.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
@@ -28,6 +30,7 @@ import {
   type HookFlag,
   type ReplyTag,
   type BootData,
+  type CodeCacheStatus,
   type Calls,
   type ErrReply,
   type HostMessage,
@@ -258,17 +261,37 @@ const hooks = new Map<string, Fn>();
 
 let loading = false;
 
+/**
+ * Node's compile cache (22.1+) for the import that follows: Node verifies and writes its entries itself.
+ * A failure (or a `NODE_COMPILE_CACHE` of the user's, which takes precedence) leaves the import as it was.
+ */
+function enableCompileCache(dir: string): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+  try {
+    enable?.(dir);
+  } catch {
+    // The import compiles from source.
+  }
+}
+/** The next version compiled ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
+let prepared: Prepared | undefined;
+
 async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
   let ns: Namespace;
+  let compiled: Compiled | undefined;
   try {
-    ({ ns } = await importNamespace(message.url));
+    if (message.compileCacheDir !== undefined) enableCompileCache(message.compileCacheDir);
+    if (message.code === undefined) ({ ns } = await importNamespace(message.url));
+    else ({ ns } = compiled = compileModule(message.code, prepared));
   } catch (error) {
+    prepared = undefined;
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
+  prepared = undefined;
   try {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
@@ -289,7 +312,10 @@ async function load(message: LoadMessage): Promise<void> {
     free: onFree !== undefined,
     hooks: [...hooks.keys()],
     dependencies: surface.dependencies,
+    code: compiled?.status ?? ('off' satisfies CodeCacheStatus),
   });
+  if (compiled !== undefined && message.code?.harvest === true)
+    harvest(compiled, (data) => send({ t: Tag.CodeCache, data }));
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */
@@ -374,6 +400,15 @@ function onMessage(message: HostMessage): void {
       if (loading) return;
       loading = true;
       void load(message);
+      return;
+    case Tag.Prepare:
+      if (loading) return;
+      try {
+        prepared = prepareModule(message.code);
+      } catch {
+        // A module that does not compile fails at its Load, with the error.
+        prepared = undefined;
+      }
       return;
   }
 }
