@@ -6,7 +6,10 @@
 /** Lowest first: [name, path patterns (relative to the repository root)]. */
 const LAYERS = [
   ['shared (both sides of the thread boundary)', ['^src/shared/']],
-  ['foundation', ['^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store)[.]ts$']],
+  [
+    'foundation',
+    ['^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label)[.]ts$'],
+  ],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],
   ['the wire to one worker', ['^src/thread[.]ts$']],
   ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|code-cache)[.]ts$']],

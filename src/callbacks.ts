@@ -24,6 +24,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { expose, proxyMarker, transfer as comlinkTransfer, type Endpoint } from 'comlink';
 import { checkTransfer, readMark } from './shared/transfer-check.js';
+import { carry } from './shared/envelope.js';
 
 /** True for a function marked with `proxy(fn)`. */
 export function isCallback(value: unknown): value is (...args: unknown[]) => unknown {
@@ -65,7 +66,14 @@ function settleCallback(result: unknown): unknown {
 export function exposeCallback(fn: (...args: unknown[]) => unknown, ports: Set<MessagePort>): MessagePort {
   const { port1, port2 } = new MessageChannel();
   const target = {
-    call: async (...args: unknown[]) => settleCallback(await Reflect.apply(fn, undefined, args)),
+    // An Error it throws travels packed (carry), so that its class, code, cause and data arrive.
+    call: async (...args: unknown[]) => {
+      try {
+        return settleCallback(await Reflect.apply(fn, undefined, args));
+      } catch (error) {
+        throw carry(error);
+      }
+    },
     denied: () => {
       throw new TypeError(DENIED);
     },

@@ -1,6 +1,7 @@
 /**
  * esbuild, an optional peer dependency, imported once on first use. Shared by the build CLI
- * (`isoplug build`, `isoplug/build`) and by the manager's inline mode, which bundles each version.
+ * (`isoplug build`, `isoplug/build`), the manager's inline mode, which bundles each version, and
+ * TypeScript plugins on Node lines without type stripping (typescript.ts).
  * Each caller turns a missing esbuild into its own error.
  */
 export type Esbuild = typeof import('esbuild');
@@ -15,3 +16,10 @@ export function importEsbuild(): Promise<Esbuild> {
   });
   return esbuildModule;
 }
+
+/**
+ * Bundled CommonJS code calls `require()` (for Node built-ins, or externals); an ES module has no
+ * `require`, so the bundle gets one.
+ */
+export const REQUIRE_SHIM =
+  "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";

@@ -13,6 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
+import { swapContext, swapTrace, traced } from './diagnostics.js';
 import { emitSafely } from './events.js';
 import type {
   AbortReport,
@@ -287,11 +288,11 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     if (this.#shuttingDown()) {
       return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; ${job.reason} refused`));
     }
-    return new Promise((resolve, reject) =>
-      this.#queue.push({ ...job, resolve, reject }, () =>
-        this.#errors.superseded('a later swap replaced this one before it started'),
-      ),
-    );
+    const context = swapContext(this.#current, job.specifier, job.reason);
+    const superseded = () => this.#errors.superseded('a later swap replaced this one before it started');
+    const enqueue = (resolve: Request['resolve'], reject: Request['reject']) =>
+      this.#queue.push({ ...job, resolve, reject }, superseded);
+    return traced(swapTrace, context, () => new Promise(enqueue));
   }
 
   /** Queues a restart of the current version's module. */

@@ -6,8 +6,11 @@ export type { LoadOptions, CallOptions, CloseOptions, Transferable, CodeCacheOpt
 export type { CodeCacheStatus } from './shared/protocol.js';
 export { DEFAULTS } from './options.js';
 export type { PluginSpecifier } from './resolve.js';
+export { versionLabel } from './label.js';
+export type { VersionLabel } from './label.js';
 export * from './shared/errors.js';
-export type { CallMessage } from './diagnostics.js';
+export type { DroppedProperty } from './shared/envelope.js';
+export type { CallContext, LoadContext, SwapContext, CloseContext, CrashMessage } from './diagnostics.js';
 /** Marks a function argument to be passed to the plugin as a callback (Comlink's `proxy`). */
 export { proxy } from 'comlink';
 export { transfer, TRANSFER_MARK, type TransferMark } from './shared/transfer.js';

@@ -1,10 +1,11 @@
 import { bootThreads } from './boot.js';
+import { loadTrace, type LoadContext } from './diagnostics.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
 import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
 import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
 import type { CodeCacheStatus } from './shared/protocol.js';
-import { PluginLoadError } from './shared/errors.js';
+import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
 
@@ -13,9 +14,14 @@ import { VersionErrors } from './version-errors.js';
  * `onLoad(data)` resolved. Each call is independent: loading the same path twice gives two versions,
  * and loading a path after its file changed runs the new code.
  *
+ * `specifier` is a module file (`.js`, `.mjs`, `.cjs`, `.ts`, `.mts`, `.cts`) or a folder (its package.json
+ * `exports`/`main`, else an index file). TypeScript runs with Node's type stripping where the line has it,
+ * else compiled with esbuild (an optional peer dependency); types are not checked.
+ *
  * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
- * bad options, or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the cause) when the module cannot be
- * loaded; no worker is left running then.
+ * bad options, `ERR_PLUGIN_NO_ESBUILD` (TypeScript without type stripping or esbuild) or
+ * `ERR_PLUGIN_COMPILE` (esbuild could not compile it), or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the
+ * cause) when the module cannot be loaded; no worker is left running then.
  *
  * @example
  * const plugin = await loadPlugin<typeof import('./greeter.js')>('./greeter.js');
@@ -42,10 +48,30 @@ export interface LoadedVersion<T> {
  * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
-export async function loadVersion<T = Record<string, any>>(
+export function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
+): Promise<LoadedVersion<T>> {
+  if (!loadTrace.hasSubscribers) return load<T>(specifier, resolved, standby, undefined);
+  const context: LoadContext = {
+    specifier: String(specifier),
+    pluginName: resolved.name,
+    version: resolved.version,
+    threads: resolved.threads,
+  };
+  // The plugin (not the internal pair) is what a subscriber sees as the result.
+  let loaded: LoadedVersion<T> | undefined;
+  const run = async () => (loaded = await load<T>(specifier, resolved, standby, context)).plugin;
+  return loadTrace.tracePromise(run, context).then(() => loaded!);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
+async function load<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  resolved: ResolvedLoadOptions,
+  standby: (() => readonly Thread[] | undefined) | undefined,
+  context: LoadContext | undefined,
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
   let path: string;
@@ -60,15 +86,21 @@ export async function loadVersion<T = Record<string, any>>(
   threads ??= spawn(resolved, path);
   let file: ModuleFile;
   try {
-    file = await readModule(path);
+    file = await readModule(path, identity);
   } catch (error) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+    // A missing compiler or a compile error is its own coded error: it names the fix.
+    if (error instanceof PluginCompileError || error instanceof PluginNoEsbuildError) throw error;
     throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   }
   const { module } = file;
   // Read while the workers still boot; never rejects (a cache that fails is a miss).
   const code = await codeForLoad(file, resolved.codeCache);
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
+  if (context !== undefined) {
+    context.pluginName = errors.name;
+    context.version = errors.version;
+  }
   const message = {
     url: module.url,
     data: resolved.data,

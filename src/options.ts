@@ -13,12 +13,14 @@ export interface LoadOptions {
   data?: unknown;
   /**
    * The version label, carried by errors, reports and events.
-   * @default a short content hash of the module file (12 hex digits of its SHA-256)
+   * @default a hash of what the version runs (12 hex digits of a SHA-256): the entry, every local module it
+   * imports, and the installed version of each package it imports
    */
   version?: string;
   /**
    * A name for the plugin, carried by errors and events.
-   * @default the module file's base name without extension
+   * @default the module file's base name without extension; for a folder, its package.json `name` (without
+   * scope), else the folder's name; for a bundle of `isoplug build`, the plugin's own name
    */
   name?: string;
   /**

@@ -11,7 +11,7 @@ import * as nodeModule from 'node:module';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
-import { pack } from '../src/shared/envelope.js';
+import { pack, uncarry } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
@@ -54,6 +54,8 @@ const callScope = new AsyncResource('isoplug.call');
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the promise as `this`
+const promiseThen = Promise.prototype.then;
 const isArray = Array.isArray;
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the map as `this`
 const mapGet = Map.prototype.get;
@@ -318,11 +320,20 @@ async function load(message: LoadMessage): Promise<void> {
     harvest(compiled, (data) => send({ t: Tag.CodeCache, data }));
 }
 
+function rethrowCarried(error: unknown): never {
+  throw uncarry(error);
+}
+
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */
 function withCallbacks(args: unknown[], slots: number[]): unknown[] {
   for (const slot of slots) {
     // Node's MessagePort is an EventTarget with start(): Comlink speaks to it directly.
-    args[slot] = wrap(args[slot] as Endpoint);
+    // Called through a Proxy that rebuilds what the host function threw (src/callbacks.ts packs it);
+    // everything else (release, the refused walks) reaches Comlink's own proxy unchanged.
+    const remote = wrap(args[slot] as Endpoint) as unknown as (...list: unknown[]) => Promise<unknown>;
+    args[slot] = new Proxy(remote, {
+      apply: (target, self, list) => apply(promiseThen, apply(target, self, list), [undefined, rethrowCarried]),
+    });
   }
   return args;
 }

@@ -11,7 +11,6 @@
  * imports are shared between versions. A process warning says so, once.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
 import { importEsbuild } from '../esbuild.js';
 import { bundleInline } from './inline-bundle.js';
 import { compileInline, runInline } from './inline-eval.js';
@@ -27,6 +26,7 @@ import {
 } from '../shared/module-surface.js';
 import { PluginCloneError, PluginClosedError, PluginLoadError, PluginNoMethodError } from '../shared/errors.js';
 import { HOOK_SERVE } from '../shared/protocol.js';
+import { runnableUrl } from '../typescript.js';
 import { checkTransfer, readMark } from '../shared/transfer-check.js';
 import type { Transferable } from '../shared/transfer.js';
 import { deadline } from '../time.js';
@@ -57,7 +57,9 @@ async function importFresh(entry: string, hash: string): Promise<Namespace> {
       { code: 'ISOPLUG_INLINE_NO_ESBUILD' },
     );
   }
-  return (await importNamespace(`${pathToFileURL(entry).href}?isoplug-inline=${hash}-${++loads}`)).ns;
+  // TypeScript: stripped by Node where it can, else this throws ERR_PLUGIN_NO_ESBUILD (typescript.ts).
+  const url = await runnableUrl(entry, { version: hash });
+  return (await importNamespace(`${url}?isoplug-inline=${hash}-${++loads}`)).ns;
 }
 
 /** Bundles and evaluates the entry (top-level code runs in `owner`'s scope); with the stage that failed. */

@@ -23,6 +23,9 @@ export interface PluginErrorContext {
 
 export type PluginErrorCode =
   | 'ERR_PLUGIN_LOAD'
+  | 'ERR_PLUGIN_ENTRY'
+  | 'ERR_PLUGIN_COMPILE'
+  | 'ERR_PLUGIN_NO_ESBUILD'
   | 'ERR_PLUGIN_NO_METHOD'
   | 'ERR_PLUGIN_CLOSED'
   | 'ERR_PLUGIN_TERMINATED'
@@ -77,6 +80,33 @@ export class PluginLoadError extends PluginError {
     brand(this, 'PluginLoadError');
   }
   readonly code = 'ERR_PLUGIN_LOAD' as const;
+}
+
+/** A plugin path names nothing, or a folder whose package.json (`exports`/`main`) or index file gives no entry module. */
+export class PluginEntryError extends PluginError {
+  static {
+    brand(this, 'PluginEntryError');
+  }
+  readonly code = 'ERR_PLUGIN_ENTRY' as const;
+}
+
+/** esbuild could not compile a TypeScript plugin (a syntax error, an import that resolves to nothing); `cause` is esbuild's. */
+export class PluginCompileError extends PluginError {
+  static {
+    brand(this, 'PluginCompileError');
+  }
+  readonly code = 'ERR_PLUGIN_COMPILE' as const;
+}
+
+/**
+ * A TypeScript plugin on a Node line without type stripping needs esbuild, which is not installed. The
+ * fix: `npm install esbuild`, or ship the plugin built (`isoplug build`).
+ */
+export class PluginNoEsbuildError extends PluginError {
+  static {
+    brand(this, 'PluginNoEsbuildError');
+  }
+  readonly code = 'ERR_PLUGIN_NO_ESBUILD' as const;
 }
 
 /** The name is not one of the module's own exported functions; the call never reached the worker. */
