@@ -46,6 +46,13 @@ export interface FollowDeploymentOptions<T = any> extends Omit<HotSwapOptions<T>
    */
   bootTimeoutMs?: number;
   /**
+   * When the database is unreachable at boot, serve the last revision this host applied from `cacheDir`
+   * (its bundles re-hashed, and their signatures checked again with `requireSignature`) instead of waiting,
+   * and catch up once connected. A cache without one waits for the database as without this option.
+   * @default true
+   */
+  bootFromCache?: boolean;
+  /**
    * First wait before reconnecting after the connection is lost, in ms; doubles per failed attempt (with jitter).
    * @default 250
    */
@@ -63,6 +70,7 @@ export const FOLLOW_DEFAULTS = Object.freeze({
   bootTimeoutMs: 30_000,
   reconnectBackoffMs: 250,
   reconnectMaxBackoffMs: 10_000,
+  bootFromCache: true,
   /** pg's own settings, under what the user gives: a partition must fail a query, not hang it. */
   client: Object.freeze({
     connectionTimeoutMillis: 10_000,
@@ -83,6 +91,7 @@ export interface ResolvedFollowOptions {
   readonly bootTimeoutMs: number;
   readonly reconnectBackoffMs: number;
   readonly reconnectMaxBackoffMs: number;
+  readonly bootFromCache: boolean;
   /** What goes to `createHotSwap()`. */
   readonly hotSwap: HotSwapOptions;
 }
@@ -98,6 +107,7 @@ const FLEET_KEYS = new Set([
   'bootTimeoutMs',
   'reconnectBackoffMs',
   'reconnectMaxBackoffMs',
+  'bootFromCache',
 ]);
 
 function text(option: string, value: unknown, fallback?: string): string {
@@ -112,6 +122,12 @@ function ms(option: string, value: unknown, fallback: number, min: number): numb
   if (typeof value !== 'number' || !Number.isFinite(value))
     throw new PluginOptionTypeError(option, `expected a finite number of milliseconds, got ${typeof value}`);
   if (value < min) throw new PluginOptionRangeError(option, `expected at least ${min} ms, got ${value}`);
+  return value;
+}
+
+function flag(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new PluginOptionTypeError(option, `expected a boolean, got ${typeof value}`);
   return value;
 }
 
@@ -147,6 +163,7 @@ export function resolveFollowOptions(options: unknown): ResolvedFollowOptions {
     bootTimeoutMs: ms('options.bootTimeoutMs', o['bootTimeoutMs'], FOLLOW_DEFAULTS.bootTimeoutMs, 0),
     reconnectBackoffMs: backoff,
     reconnectMaxBackoffMs: maxBackoff,
+    bootFromCache: flag('options.bootFromCache', o['bootFromCache'], FOLLOW_DEFAULTS.bootFromCache),
     hotSwap: { ...hotSwap, name } as HotSwapOptions,
   };
 }

@@ -21,6 +21,7 @@ import { fleetError, isConnectionError, loadPg } from './pg.js';
 import { checkSupported, plan, runStep, served, type RolloutTarget, type Serving } from './plan.js';
 import { Session } from './session.js';
 import { describe, transient, type FollowerEvents, type FollowerStatus } from './follower-status.js';
+import { loadLastGood, saveLastGood } from './last-good.js';
 import { latest, report, type Deployment, type HostError } from './store.js';
 
 export type { AppliedEvent, FollowerEvents, FollowerStatus } from './follower-status.js';
@@ -39,6 +40,8 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
   /** A revision refused for a reason a retry would meet again: not tried again. */
   #refused: number | undefined;
   #disconnectedSince: Date | undefined = new Date();
+  /** Serving what the local cache held at boot, the database not read yet. */
+  #fromCache = false;
   readonly #startedAt = new Date();
   #dirty = false;
   #running: Promise<void> | undefined;
@@ -109,6 +112,7 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
       connected: this.#session.connected,
       disconnectedSince: this.#disconnectedSince,
       lastError: this.#lastError,
+      fromCache: this.#fromCache,
     };
   }
 
@@ -119,9 +123,13 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     return this.status;
   }
 
-  /** Connects, waits for a first revision and serves it; rejects past `bootTimeoutMs`. */
+  /**
+   * Connects, waits for a first revision and serves it; rejects past `bootTimeoutMs`. When the first
+   * connection fails and the cache holds the last revision this host applied, serves that one instead and
+   * keeps trying to connect in the background (`bootFromCache`).
+   */
   private async boot(): Promise<void> {
-    const { bootTimeoutMs, name } = this.#options;
+    const { bootTimeoutMs, name, bootFromCache, cacheDir, schema } = this.#options;
     const deadline = performance.now() + bootTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, bootTimeoutMs)));
@@ -130,10 +138,31 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     });
     this.#session.on('hint', () => this.#wake?.());
     this.#session.on('connected', () => this.#wake?.());
+    let failedOnce = false;
+    const onFailure = (): void => {
+      failedOnce = true;
+      this.#wake?.();
+    };
+    this.#session.on('disconnected', onFailure);
+    let cacheTried = !bootFromCache;
     this.#session.start();
     try {
       while (performance.now() < deadline) {
         const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+        if (!this.#session.connected && failedOnce && !cacheTried) {
+          cacheTried = true;
+          const last = await loadLastGood(cacheDir, schema, name);
+          if (last) {
+            try {
+              this.#fromCache = true;
+              return await this.#first(last);
+            } catch (error) {
+              // The cached version cannot serve (a file gone or changed, a failed load): wait for the database.
+              this.#fromCache = false;
+              why = error;
+            }
+          }
+        }
         if (this.#session.connected) {
           try {
             const deployment = await latest(this.#session, this.#options.schema, name);
@@ -151,6 +180,7 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
       throw why;
     } finally {
       clearTimeout(timer);
+      this.#session.off('disconnected', onFailure);
       this.#wake = undefined;
     }
   }
@@ -209,6 +239,7 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
   async #reconcile(): Promise<void> {
     if (!this.#session.connected) return;
     const deployment = await latest(this.#session, this.#options.schema, this.#options.name);
+    this.#fromCache = false;
     if (deployment) {
       this.#latest = Math.max(this.#latest ?? 0, deployment.revision);
       // The same revision with other contents: history was rewound (a failover to a replica that lacked the
@@ -271,6 +302,8 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
     this.#error = undefined;
     this.#refused = undefined;
     this.#revision = deployment.revision;
+    // For a boot without the database (best effort: a full disk must not refuse what already serves).
+    await saveLastGood(this.#options.cacheDir, this.#options.schema, deployment).catch(() => {});
     this.emit('applied', {
       revision: deployment.revision,
       stable: this.#serving.stable,
@@ -282,7 +315,9 @@ export class DeploymentFollower<T = Record<string, any>> extends EventEmitter<Fo
 
   #fetch(hash: string, deployment: Deployment): Promise<string> {
     const { cacheDir, schema, trusted, name } = this.#options;
-    return fetchBundle(this.#session, { cacheDir, schema, trusted }, hash, {
+    // Without a connection (a boot from the cache) only cached bundles, with their kept signatures, will do.
+    const q = this.#session.connected ? this.#session : undefined;
+    return fetchBundle(q, { cacheDir, schema, trusted }, hash, {
       pluginName: name,
       revision: deployment.revision,
       sha256: hash,

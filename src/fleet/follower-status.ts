@@ -26,6 +26,11 @@ export interface FollowerStatus {
   readonly disconnectedSince: Date | undefined;
   /** The last operational failure (connection, status report), cleared by the next success. */
   readonly lastError: HostError | undefined;
+  /**
+   * Serving the revision the local cache held at boot (the database was unreachable then); false once
+   * the database has been read.
+   */
+  readonly fromCache: boolean;
 }
 
 export interface AppliedEvent {

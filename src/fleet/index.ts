@@ -16,6 +16,8 @@ export type {
   PublishOptions,
   PublishResult,
 } from './registry.js';
+export { gcRegistry, GC_DEFAULTS } from './gc.js';
+export type { GcOptions, GcResult } from './gc.js';
 export type { Deployment, HostStatus, HostError } from './store.js';
 export type { Convergence, WaitOptions } from './wait.js';
 export type { RolloutTarget } from './plan.js';

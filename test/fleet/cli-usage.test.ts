@@ -36,6 +36,8 @@ describe('fleet commands: usage', () => {
     [['status'], /missing argument <name>/],
     [['history', 'svc', '--limit', '0', '--db', 'postgres://h/d'], /--limit needs an integer ≥ 1/],
     [['registry', 'drop', '--db', 'postgres://h/d'], /unknown registry command "drop"/],
+    [['registry', 'gc', '--keep', '0', '--db', 'postgres://h/d'], /--keep needs an integer ≥ 1/],
+    [['registry', 'gc', '--min-age', 'old', '--db', 'postgres://h/d'], /--min-age needs a number of seconds/],
     [['status', 'svc', '--schema', 'Bad-Name', '--db', 'postgres://h/d'], /--schema needs a lowercase SQL identifier/],
   ])('isoplug %j', async (args, message) => {
     const result = await run(args);

@@ -1,8 +1,10 @@
 // A host following a deployment, in this process, against a real PostgreSQL: it serves each newer
 // revision, and whatever goes wrong (a version that cannot start, bytes that do not match, a missing or
-// wrong signature, a canary it cannot run, a killed connection, the database down) it keeps serving its
+// wrong signature, a killed connection, the database down) it keeps serving its
 // last good version, says so, and catches up.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   followDeployment,
@@ -13,7 +15,9 @@ import {
   type FollowDeploymentOptions,
   type FollowerEvents,
   type Registry,
+  keyId,
 } from '../../src/fleet/index.js';
+import { rolloutBucket } from '../../src/index.js';
 import { caught, tempDir } from '../helpers.js';
 import { asAdmin, bundle, loginRole, useCluster } from './helpers.js';
 import { pgMissing } from './pg.js';
@@ -190,6 +194,64 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     });
   });
 
+  it('boots from its cache when the database is down at start, signatures checked again; then catches up', async () => {
+    await initRegistry({ db: cluster.get().url() });
+    await using r = await openRegistry({ db: cluster.get().url() });
+    const trusted = generateKeyPairSync('ed25519');
+    const stranger = generateKeyPairSync('ed25519');
+    const v1 = await r.publish(bundle('v1'), { name: 'offline', stable: true, sign: trusted.privateKey });
+    const v2 = await r.publish(bundle('v2'), { name: 'offline', sign: trusted.privateKey });
+    const cacheDir = tempDir();
+    const options = { cacheDir, requireSignature: trusted.publicKey, bootTimeoutMs: 500 };
+    {
+      await using first = await follow('offline', options);
+      expect(await first.api.version()).toBe('v1');
+    }
+    // Copies of that cache: one whose bundle bytes changed, one whose kept signature is a stranger's.
+    const tampered = tempDir();
+    cpSync(cacheDir, tampered, { recursive: true });
+    writeFileSync(join(tampered, `${v1.sha256}.mjs`), bundle('ev'));
+    const forged = tempDir();
+    cpSync(cacheDir, forged, { recursive: true });
+    const forgery = [{ keyId: keyId(stranger.publicKey), signature: sign(null, bundle('v1'), stranger.privateKey) }];
+    writeFileSync(
+      join(forged, `${v1.sha256}.sig.json`),
+      JSON.stringify(forgery.map((f) => ({ keyId: f.keyId, signature: f.signature.toString('base64') }))),
+    );
+
+    await cluster.get().halt();
+    let host: DeploymentFollower<Api> | undefined;
+    try {
+      host = await follow('offline', options);
+      expect(await host.api.version()).toBe('v1');
+      expect(host.status).toMatchObject({ fromCache: true, connected: false, revision: 1, state: 'ok' });
+      // Nothing cached, bytes changed, a signature no trusted key made, or the option off: nothing to serve.
+      expect(await caught(follow('offline', { ...options, cacheDir: tempDir() }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+      expect(await caught(follow('offline', { ...options, cacheDir: tampered }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+      expect(await caught(follow('offline', { ...options, cacheDir: forged }))).toMatchObject({
+        code: 'ERR_FLEET_SIGNATURE',
+      });
+      expect(await caught(follow('offline', { ...options, bootFromCache: false }))).toMatchObject({
+        code: 'ERR_FLEET_UNAVAILABLE',
+      });
+    } catch (error) {
+      await host?.close();
+      throw error;
+    } finally {
+      await cluster.get().resume();
+    }
+    await using online = host;
+    const applied = until(online, 'applied', (e) => e.revision === 2);
+    await r.deploy('offline', { stable: v2.sha256 });
+    await applied;
+    expect(await online.api.version()).toBe('v2');
+    expect(online.status).toMatchObject({ fromCache: false, connected: true, revision: 2, state: 'ok' });
+  });
+
   it('old, repeated and malformed hints change nothing; a burst of revisions applies in increasing order', async () => {
     await using r = await setup('order');
     await using host = await follow('order');
@@ -244,21 +306,48 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     expect(await host.api.version()).toBe('v2-again');
   });
 
-  it('a revision with a canary applies: the hot swap serves it beside the stable version; promote makes it stable', async () => {
+  it('a canary revision splits sticky keys by its salt; a higher percent keeps them; promote and rollback apply', async () => {
     await using r = await setup('canary');
     await using host = await follow('canary');
     const v2 = await r.publish(bundle('v2'), { name: 'canary' });
-    const rolled = until(host, 'applied');
-    await r.rollout('canary', v2.version, { percent: 100 });
-    expect((await rolled)[0]).toMatchObject({ revision: 2 });
-    expect(host.status).toMatchObject({ state: 'ok', canary: v2.sha256, percent: 100, version: expect.any(String) });
-    expect(host.hotSwap.canary?.version).toBe(v2.sha256.slice(0, 12));
-    expect(await host.api.version()).toBe('v2');
-    const promoted = until(host, 'applied');
+    const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const served = () => Promise.all(keys.map((key) => host.with({ key }).api.version()));
+    /** Where the rollout's hash puts each key at `percent` under `salt`. */
+    const split = (salt: string, percent: number, canary: string, stable: string) =>
+      keys.map((key) => (rolloutBucket(salt, key) < percent * 100 ? canary : stable));
+
+    const at25 = until(host, 'applied', (e) => e.revision === 2);
+    const r2 = await r.rollout('canary', v2.version, { percent: 25 });
+    expect((await at25)[0]).toMatchObject({ revision: 2, stable: expect.any(String), canary: v2.sha256, percent: 25 });
+    const first = await served();
+    expect(first).toEqual(split(r2.salt!, 25, 'v2', 'v1'));
+    expect(first.filter((label) => label === 'v2').length).toBeGreaterThan(0);
+    expect(host.status).toMatchObject({ state: 'ok', revision: 2, canary: v2.sha256, percent: 25 });
+
+    // The same canary at 60%: the salt stays, so every key on v2 stays on it and others join.
+    const at60 = until(host, 'applied', (e) => e.revision === 3);
+    const r3 = await r.rollout('canary', v2.version, { percent: 60 });
+    expect(r3.salt).toBe(r2.salt);
+    await at60;
+    const second = await served();
+    expect(second).toEqual(split(r2.salt!, 60, 'v2', 'v1'));
+    first.forEach((label, i) => label === 'v2' && expect(second[i]).toBe('v2'));
+
+    const promoted = until(host, 'applied', (e) => e.revision === 4);
     await r.promote('canary');
-    expect((await promoted)[0]).toMatchObject({ revision: 3, stable: v2.sha256 });
-    expect(host.hotSwap.canary).toBeUndefined();
-    expect(await host.api.version()).toBe('v2');
+    expect((await promoted)[0]).toMatchObject({ revision: 4, stable: v2.sha256, canary: undefined, percent: 0 });
+    expect(new Set(await served())).toEqual(new Set(['v2']));
+
+    // A new canary, then a rollback: the canary goes, the stable one takes every key again.
+    const v3 = await r.publish(bundle('v3'), { name: 'canary' });
+    const at50 = until(host, 'applied', (e) => e.revision === 5);
+    const r5 = await r.rollout('canary', v3.version, { percent: 50 });
+    await at50;
+    expect(await served()).toEqual(split(r5.salt!, 50, 'v3', 'v2'));
+    const rolledBack = until(host, 'applied', (e) => e.revision === 6);
+    await r.rollback('canary');
+    expect((await rolledBack)[0]).toMatchObject({ revision: 6, stable: v2.sha256, canary: undefined });
+    expect(new Set(await served())).toEqual(new Set(['v2']));
   });
 
   it('a host whose id another role owns cannot report (ERR_FLEET_PERMISSION) and still follows', async () => {

@@ -24,7 +24,9 @@ if (follower) {
     void (async () => {
       if (message.type === 'call') {
         try {
-          send({ type: 'result', id: message.id, value: await follower.api.version() });
+          // A sticky key routes the call as a rollout splits it (the same key, the same version, on every host).
+          const api = message.key === undefined ? follower.api : follower.with({ key: message.key }).api;
+          send({ type: 'result', id: message.id, value: await api.version() });
         } catch (error) {
           send({ type: 'result', id: message.id, error: error?.code ?? String(error) });
         }

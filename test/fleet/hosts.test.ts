@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolloutBucket } from '../../src/index.js';
 import { asAdmin, bundle, loginRole, useCluster } from './helpers.js';
 import { pgMissing } from './pg.js';
 import { HostProcess, runCli, type CliRun } from './processes.js';
@@ -229,15 +230,26 @@ describe.skipIf(pgMissing !== undefined)(
       ]);
     });
 
-    it('rollout of a canary: every host serves it beside the stable one; promote makes it stable everywhere', async () => {
+    it('canary split across hosts: a sticky key lands on the same version on every host, about 20% on it', async () => {
+      const [stable] = await versionsServed();
       expect(await publish('v10', [])).toMatchObject({ status: 0 });
-      const rollout = await cli('rollout', 'svc', versions.get('v10')!, '--percent', '100%', '--wait', '--json');
+      const rollout = await cli('rollout', 'svc', versions.get('v10')!, '--percent', '20', '--wait', '--json');
       expect(rollout.status).toBe(0);
-      expect(JSON.parse(rollout.stdout)).toMatchObject({
-        deployment: { revision: 10, percent: 100, canary: expect.stringMatching(/^[0-9a-f]{64}$/) },
-        wait: { done: true, converged: IDS, failed: [] },
-      });
-      expect(await versionsServed()).toEqual(['v10', 'v10', 'v10']);
+      const { deployment, wait } = JSON.parse(rollout.stdout) as {
+        deployment: { revision: number; percent: number; salt: string };
+        wait: { done: boolean; converged: string[] };
+      };
+      expect(deployment).toMatchObject({ revision: 10, percent: 20 });
+      expect(wait).toMatchObject({ done: true, converged: IDS });
+      const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+      const answers = await Promise.all(hosts.map((host) => Promise.all(keys.map((key) => host.version(key)))));
+      // The same key, the same version, on every host: each applies the deployment's salt.
+      for (const answer of answers.slice(1)) expect(answer).toEqual(answers[0]);
+      expect(answers[0]).toEqual(keys.map((key) => (rolloutBucket(deployment.salt, key) < 2000 ? 'v10' : stable)));
+      // Binomial(300, 0.2): mean 60, standard deviation 6.9; within five of them.
+      const onCanary = answers[0]!.filter((label) => label === 'v10').length;
+      expect(onCanary).toBeGreaterThanOrEqual(26);
+      expect(onCanary).toBeLessThanOrEqual(94);
       const promote = await cli('promote', 'svc', '--wait');
       expect(promote.status).toBe(0);
       expect(promote.stdout).toContain('converged: 3/3 hosts on r11');

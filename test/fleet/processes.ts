@@ -81,11 +81,11 @@ export class HostProcess {
     return this.messages.filter((m) => m.type === 'applied').map((m) => m.revision as number);
   }
 
-  /** Calls `version()` on the plugin it serves. */
-  async version(): Promise<string> {
+  /** Calls `version()` on the plugin it serves, with `key` as the call's sticky key when given. */
+  async version(key?: string): Promise<string> {
     const id = ++this.#calls;
     const reply = this.next((m) => m.type === 'result' && m.id === id);
-    this.#child.send({ type: 'call', id });
+    this.#child.send(key === undefined ? { type: 'call', id } : { type: 'call', id, key });
     const message = await reply;
     if (message.error !== undefined) throw new Error(`call failed on ${this.id}: ${JSON.stringify(message.error)}`);
     return message.value as string;

@@ -2,11 +2,22 @@
 // compare-and-set revisions, rollout/promote/rollback as full snapshots, signatures, and the two roles.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { initRegistry, keyId, openRegistry, type Registry } from '../../src/fleet/index.js';
+import type { Io } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import { gcRegistry, initRegistry, keyId, openRegistry, type Registry } from '../../src/fleet/index.js';
 import { sha256 } from '../../src/fleet/sign.js';
 import { caught } from '../helpers.js';
 import { asAdmin, bundle, loginRole, useCluster } from './helpers.js';
 import { pgMissing } from './pg.js';
+
+/** The command line's own entry, in this process. */
+async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = { out: (text) => void (stdout += `${text}\n`), err: (text) => void (stderr += `${text}\n`) };
+  const status = await main(args, io);
+  return { status, stdout, stderr };
+}
 
 describe.skipIf(pgMissing !== undefined)(`registry${pgMissing ? ` (skipped: ${pgMissing})` : ''}`, () => {
   const cluster = useCluster();
@@ -94,6 +105,72 @@ describe.skipIf(pgMissing !== undefined)(`registry${pgMissing ? ` (skipped: ${pg
     expect((await registry.history('flow', { limit: 100 })).map((d) => d.revision)).toEqual([
       9, 8, 7, 6, 5, 4, 3, 2, 1,
     ]);
+  });
+
+  it('registry gc: bundles no revision names, once old enough; with keepRevisions, older revisions first', async () => {
+    const db = cluster.get().url();
+    // A schema of its own: a collection sees every plugin in its schema.
+    await initRegistry({ db, schema: 'gcreg' });
+    await using registry = await open('gcreg');
+    const signer = generateKeyPairSync('ed25519');
+    const v1 = await registry.publish(bundle('v1'), { name: 'a', stable: true });
+    const v2 = await registry.publish(bundle('v2'), { name: 'a', stable: true });
+    const v3 = await registry.publish(bundle('v3'), { name: 'a', stable: true });
+    const stray = await registry.publish(bundle('stray'), { name: 'a', sign: signer.privateKey });
+    const fresh = await registry.publish(bundle('fresh'), { name: 'b' });
+    await registry.publish(bundle('b1'), { name: 'b', stable: true });
+    await asAdmin(cluster.get(), (admin) =>
+      admin.query(`UPDATE gcreg.bundle SET created_at = now() - interval '2 hours' WHERE sha256 <> $1`, [fresh.sha256]),
+    );
+    const counts = () =>
+      asAdmin(cluster.get(), async (admin) => {
+        const { rows } = await admin.query<{ bundles: number; signatures: number; revisions: number }>(
+          `SELECT (SELECT count(*)::int FROM gcreg.bundle) AS bundles,
+                  (SELECT count(*)::int FROM gcreg.signature) AS signatures,
+                  (SELECT count(*)::int FROM gcreg.deployment) AS revisions`,
+        );
+        return rows[0];
+      });
+    expect(await counts()).toEqual({ bundles: 6, signatures: 1, revisions: 4 });
+
+    // Only the upload no revision names, past the minimum age (an hour by default).
+    const strayOnly = { revisions: {}, bundles: [{ sha256: stray.sha256, name: 'a', size: stray.size }] };
+    expect(await gcRegistry({ db, schema: 'gcreg', dryRun: true })).toEqual({
+      ...strayOnly,
+      bytes: stray.size,
+      dryRun: true,
+    });
+    expect(await counts()).toEqual({ bundles: 6, signatures: 1, revisions: 4 });
+    const cli = await run(['registry', 'gc', '--db', db, '--schema', 'gcreg', '--dry-run']);
+    expect(cli).toMatchObject({ status: 0 });
+    expect(cli.stdout).toContain(`would delete 1 bundle (${stray.size} bytes)`);
+    expect(await gcRegistry({ db, schema: 'gcreg' })).toMatchObject({ ...strayOnly, dryRun: false });
+    expect(await counts()).toEqual({ bundles: 5, signatures: 0, revisions: 4 });
+
+    // Keep the newest revision of each plugin: revisions 1 and 2 of a go, and the bundles only they named.
+    const kept = await gcRegistry({ db, schema: 'gcreg', keepRevisions: 1 });
+    expect(kept.revisions).toEqual({ a: 2 });
+    expect(kept.bundles.map((b) => b.sha256).sort()).toEqual([v1.sha256, v2.sha256].sort());
+    expect((await registry.history('a')).map((d) => [d.revision, d.stable])).toEqual([[3, v3.sha256]]);
+    expect(await caught(registry.rollback('a', { to: 'r1' }))).toMatchObject({ code: 'ERR_FLEET_VERSION' });
+    // Revisions go on from the latest.
+    expect((await registry.publish(bundle('v4'), { name: 'a', stable: true })).deployment?.revision).toBe(4);
+
+    // The fresh upload stays until it is old enough.
+    expect((await gcRegistry({ db, schema: 'gcreg' })).bundles).toEqual([]);
+    expect((await gcRegistry({ db, schema: 'gcreg', minAgeMs: 0 })).bundles.map((b) => b.sha256)).toEqual([
+      fresh.sha256,
+    ]);
+
+    // History is not the publisher's to delete.
+    const publisher = await loginRole(cluster.get(), 'gc_ci', 'gcreg_publisher');
+    expect(await caught(gcRegistry({ db: publisher, schema: 'gcreg', keepRevisions: 1 }))).toMatchObject({
+      code: 'ERR_FLEET_PERMISSION',
+    });
+    expect(await caught(gcRegistry({ db, schema: 'gcreg', keepRevisions: 0 }))).toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'options.keepRevisions',
+    });
   });
 
   it('versions that name no bundle, or several, reject ERR_FLEET_VERSION', async () => {

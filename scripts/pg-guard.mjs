@@ -1,6 +1,6 @@
-// Cleans up a scratch PostgreSQL cluster once the test process that made it is gone.
+// Cleans up a scratch PostgreSQL cluster (pg-cluster.mjs) once the process that made it is gone.
 //   node pg-guard.mjs <pg_ctl> <dataDir> <baseDir> <runAsUser|''>
-// It reads its stdin, a pipe from that process, until it closes: at a normal end the test process has
+// It reads its stdin, a pipe from that process, until it closes: at a normal end that process has
 // stopped the cluster and removed the folder already, and this finds nothing to do; after a crash or a
 // kill it stops the server (-m immediate) and removes the folder.
 import { spawnSync } from 'node:child_process';
