@@ -8,7 +8,9 @@ const LAYERS = [
   ['shared (both sides of the thread boundary)', ['^src/shared/']],
   [
     'foundation',
-    ['^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children)[.]ts$'],
+    [
+      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children)[.]ts$',
+    ],
   ],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],
   ['the wire to one worker', ['^src/thread[.]ts$']],
