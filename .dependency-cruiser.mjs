@@ -6,10 +6,10 @@
 /** Lowest first: [name, path patterns (relative to the repository root)]. */
 const LAYERS = [
   ['shared (both sides of the thread boundary)', ['^src/shared/']],
-  ['foundation', ['^src/(validate|time|events|resolve|worker-url|diagnostics)[.]ts$']],
+  ['foundation', ['^src/(validate|time|events|resolve|worker-url|diagnostics|boot-queue|live)[.]ts$']],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],
   ['the wire to one worker', ['^src/thread[.]ts$']],
-  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot)[.]ts$']],
+  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|admission)[.]ts$']],
   ['a version', ['^src/plugin[.]ts$']],
   ['loading a version', ['^src/load[.]ts$']],
   ['hot swap', ['^src/(hotswap|hotswap-options|standby|restart)[.]ts$']],

@@ -39,6 +39,7 @@ import type { PluginSpecifier } from './resolve.js';
 import { Restarts } from './restart.js';
 import { PluginCrashedError } from './shared/errors.js';
 import { Standby } from './standby.js';
+import { trackLive } from './live.js';
 import { VersionErrors } from './version-errors.js';
 
 export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
@@ -438,5 +439,9 @@ export async function createHotSwap<T = Record<string, any>>(
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
   const { plugin: first } = await loadVersion<T>(specifier, resolved.load);
-  return new HotSwap<T>(internal, first, specifier, resolved);
+  const hs = new HotSwap<T>(internal, first, specifier, resolved);
+  // For closeAll(): the hot swap closes its versions and its standby, and stops swapping.
+  const untrack = trackLive('owner', { close: (timeoutMs) => hs.close({ timeoutMs }) });
+  hs.on('state', (state) => state === 'closed' && untrack());
+  return hs;
 }

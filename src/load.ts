@@ -1,3 +1,4 @@
+import { Admission, type LoadBounds } from './admission.js';
 import { bootThreads } from './boot.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
@@ -5,6 +6,7 @@ import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } 
 import { PluginLoadError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
+import { trackLive } from './live.js';
 
 /**
  * Loads one plugin version in a fresh worker and resolves once its module is imported and its
@@ -13,7 +15,11 @@ import { VersionErrors } from './version-errors.js';
  *
  * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
  * bad options, or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the cause) when the module cannot be
- * loaded; no worker is left running then.
+ * loaded; no worker is left running then (at the deadline, those still ending end in the background).
+ *
+ * `readyTimeoutMs` counts from this call: the wait in the process-wide boot queue (`configureBoots`),
+ * the spawn, the read of the file, the import and `onLoad` all count. Past it the load rejects
+ * `ERR_PLUGIN_LOAD` with an `ERR_PLUGIN_TIMEOUT` cause (`queued: true` when no worker was started).
  *
  * @example
  * const plugin = await loadPlugin<typeof import('./greeter.js')>('./greeter.js');
@@ -36,13 +42,15 @@ export interface LoadedVersion<T> {
 
 /**
  * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
- * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
+ * to run the version on (a hot swap's standby); when it gives none, new workers are spawned. `bounds`:
+ * the manager's way of counting `readyTimeoutMs` (admission.ts).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export async function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
+  bounds: LoadBounds = {},
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
   let path: string;
@@ -51,17 +59,45 @@ export async function loadVersion<T = Record<string, any>>(
   } catch (error) {
     throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { ...identity, cause: error });
   }
-  // The workers boot while the module file is read and hashed: a thread takes far longer to boot.
+  const admission = new Admission(resolved.readyTimeoutMs, bounds);
+  try {
+    return await boot<T>(path, resolved, standby, admission);
+  } finally {
+    admission.end();
+  }
+}
+
+type Read = { readonly module: ResolvedModule } | { readonly error: unknown };
+
+async function boot<T>(
+  path: string,
+  resolved: ResolvedLoadOptions,
+  standby: (() => readonly Thread[] | undefined) | undefined,
+  admission: Admission,
+): Promise<LoadedVersion<T>> {
+  const identity = { pluginName: resolved.name, version: resolved.version };
+  // The file is read while the load waits for its boot slot and while its workers boot: a thread takes
+  // far longer to boot. The read goes through libuv's pool, shared with every plugin (README): the
+  // deadline bounds it too.
+  let read: Read | undefined;
+  const reading = readModule(path).then(
+    (module): Read => (read = { module }),
+    (error: unknown): Read => (read = { error }),
+  );
+  const readFailed = (error: unknown) =>
+    new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
+  if (!(await admission.admitted())) throw admission.failed(identity, path, true);
+  // A file that cannot be read is known before a worker is started for it, when the read came first.
+  if (read !== undefined && 'error' in read) throw readFailed(read.error);
   let threads = standby?.();
   let onStandby = threads !== undefined;
   threads ??= spawn(resolved, path);
-  let module: ResolvedModule;
-  try {
-    module = await readModule(path);
-  } catch (error) {
+  const got = await admission.deadline.race(reading, undefined);
+  if (got === undefined || 'error' in got) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-    throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
+    throw got === undefined ? admission.failed(identity, path, false) : readFailed(got.error);
   }
+  const module = got.module;
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
   const message = {
     url: module.url,
@@ -69,16 +105,19 @@ export async function loadVersion<T = Record<string, any>>(
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
   };
-  let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+  let booted = await bootThreads(threads, message, admission, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
     onStandby = false;
     threads = spawn(resolved, path);
-    booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+    booted = await bootThreads(threads, message, admission, errors);
   }
   if (!booted.ok) throw booted.error;
-  return { plugin: new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors), standby: onStandby };
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors);
+  // For closeAll(): until it ends, however it ends.
+  plugin.once('exit', trackLive('version', { close: (timeoutMs) => plugin.close({ timeoutMs }) }));
+  return { plugin, standby: onStandby };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

@@ -25,6 +25,10 @@ export interface Deadline {
   /** Brings the deadline forward to `ms` from now, when that is sooner. */
   shorten(ms: number): void;
   cancel(): void;
+  /** True once the deadline has passed. */
+  readonly passed: boolean;
+  /** Milliseconds left before the deadline (0 once passed, `Infinity` when there is none). */
+  left(): number;
 }
 
 export function deadline(ms: number): Deadline {
@@ -52,5 +56,9 @@ export function deadline(ms: number): Deadline {
       arm(next);
     },
     cancel: () => clearTimeout(timer),
+    get passed() {
+      return passed;
+    },
+    left: () => Math.max(0, at - performance.now()),
   };
 }

@@ -238,6 +238,7 @@ async function load(message: LoadMessage): Promise<void> {
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
+  send({ t: Tag.Imported });
   try {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
@@ -339,6 +340,9 @@ function onMessage(message: HostMessage): void {
     }
     case Tag.Lost:
       return onLost(message.s);
+    case Tag.Ack:
+      // Only its `k`, read below.
+      return;
     case Tag.Load:
       if (loading) return;
       loading = true;

@@ -30,6 +30,11 @@ export const Tag = {
   Lost: 3,
   /** host → worker: import this module (the first message; until then the runtime only waits). */
   Load: 4,
+  /**
+   * host → worker: only `k`. Sent when the host received replies and has nothing else to send, so the
+   * worker drops the replies (and the results they hold) it kept for a possible loss.
+   */
+  Ack: 7,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -42,6 +47,8 @@ export const Tag = {
   Freed: 14,
   /** worker → host: the isolate's ArrayBuffers passed `maxArrayBufferMb`; the host ends the version. */
   OverLimit: 15,
+  /** worker → host: the module is imported (`onLoad` runs next): the version's boot slot can go to the next load. */
+  Imported: 16,
 } as const;
 
 /**
@@ -106,7 +113,15 @@ export interface LostMessage {
   readonly s: number;
 }
 
-export type HostMessage = LoadMessage | Calls | FreeMessage | (LostMessage & Acknowledging);
+export interface AckMessage extends Acknowledging {
+  readonly t: typeof Tag.Ack;
+}
+
+export type HostMessage = LoadMessage | Calls | FreeMessage | AckMessage | (LostMessage & Acknowledging);
+
+export interface ImportedMessage {
+  readonly t: typeof Tag.Imported;
+}
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -147,7 +162,14 @@ export interface FreedMessage {
   readonly error: Pack | undefined;
 }
 
-export type WorkerMessage = Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage;
+export type WorkerMessage =
+  | Replies
+  | ReadyMessage
+  | LoadFailedMessage
+  | FreedMessage
+  | OverLimitMessage
+  | LostMessage
+  | ImportedMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
