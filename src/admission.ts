@@ -58,7 +58,9 @@ export class Admission implements BootLimit {
   #cause(context: PluginErrorContext, queued: boolean): PluginTimeoutError {
     const outer = this.#bounds.outer;
     const [what, timeoutMs] =
-      outer?.signal.aborted === true ? ['the reload did not finish', outer.timeoutMs] : ['not ready', this.#readyTimeoutMs];
+      outer?.signal.aborted === true
+        ? ['the reload did not finish', outer.timeoutMs]
+        : ['not ready', this.#readyTimeoutMs];
     const where = queued ? ' (still waiting in the boot queue)' : '';
     return new PluginTimeoutError(`${what} within ${timeoutMs} ms${where}`, { ...context, timeoutMs, queued });
   }

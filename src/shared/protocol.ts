@@ -163,13 +163,7 @@ export interface FreedMessage {
 }
 
 export type WorkerMessage =
-  | Replies
-  | ReadyMessage
-  | LoadFailedMessage
-  | FreedMessage
-  | OverLimitMessage
-  | LostMessage
-  | ImportedMessage;
+  Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage | ImportedMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
