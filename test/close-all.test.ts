@@ -15,7 +15,7 @@ async function host(
 ): Promise<{ status: number | null; marks: string[]; stderr: string }> {
   const dir = tempDir();
   const marks = join(dir, 'marks.txt');
-  const child = spawn(process.execPath, [fixture('k-close-all-host.mjs'), dist, mode, dir, marks], {
+  const child = spawn(process.execPath, [fixture('e-close-all-host.mjs'), dist, mode, dir, marks], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Only a safety net against a hanging child (it would then fail the status check), not a measurement.
     timeout: 30_000,
@@ -39,19 +39,19 @@ async function host(
 }
 
 describe('closeAll()', () => {
-  it('K1: on SIGTERM, closes every live version (plugin, hot swap, manager): each onFree runs, exit 0', async () => {
+  it('E1: on SIGTERM, closes every live version (plugin, hot swap, manager): each onFree runs, exit 0', async () => {
     const { status, marks, stderr } = await host('signal');
     expect(status, stderr).toBe(0);
     expect(marks).toEqual(['managed', 'plain', 'swapped']);
   });
 
-  it('K2: on beforeExit, the same, and the process then exits by itself', async () => {
+  it('E2: on beforeExit, the same, and the process then exits by itself (a pending live job does not hold it)', async () => {
     const { status, marks, stderr } = await host('beforeExit');
     expect(status, stderr).toBe(0);
     expect(marks).toEqual(['managed', 'plain', 'swapped']);
   });
 
-  it('K3: in process: a version already closed is not closed again; a bad option is refused', async () => {
+  it('E3: in process: a version already closed is not closed again; a bad option is refused', async () => {
     const dir = tempDir();
     const a = await loadPlugin(writePlugin(dir, 'a.mjs', 'export const x = () => 1;\n'));
     const b = await loadPlugin(writePlugin(dir, 'b.mjs', 'export const x = () => 2;\n'));

@@ -1,4 +1,4 @@
-// R1: the worker drops its reference to a result once the host received it, even when no other call
+// E4: the worker drops its reference to a result once the host received it, even when no other call
 // follows (the host acknowledges replies when it has nothing else to send).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ export function collected() {
 `;
 
 describe('results', () => {
-  it('R1: a posted result is not kept alive by the worker once the host has it', async () => {
+  it('E4: a posted result is not kept alive by the worker once the host has it', async () => {
     const plugin = await loadPlugin(writePlugin(tempDir(), 'r-big.mjs', SOURCE));
     expect(await plugin.call('make')).toHaveLength(10_000);
     // One turn: the host's acknowledgement (scheduled when the reply arrived) goes before the next call.
