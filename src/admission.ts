@@ -46,7 +46,9 @@ export class Admission implements BootLimit {
       this.#ticket.admitted.then(() => true),
       false,
     );
-    if (!admitted) {
+    // Admitted as its own deadline passes (loads called together time out together, and each freed slot
+    // admits the next): with less than a millisecond left no boot fits, so it starts no worker only to end it.
+    if (!admitted || this.deadline.left() < 1) {
       this.#ticket.release();
       return false;
     }

@@ -143,6 +143,29 @@ describe('the boot queue', () => {
     await hs.close();
   });
 
+  it('B12: loads timing out together with the one booting start no worker as each freed slot admits the next', async () => {
+    configureBoots({ concurrency: 1 });
+    const dir = tempDir();
+    const gate = fifo();
+    const late = plain(dir, 'late.mjs');
+    const { value: errors, started } = await workersStartedBy(() =>
+      Promise.all([
+        caught(loadPlugin(blocked(dir, 'holder.mjs', gate.path), { readyTimeoutMs: 100 })),
+        ...[1, 2, 3, 4, 5].map(() => caught(loadPlugin(late, { readyTimeoutMs: 100 }))),
+      ]),
+    );
+    expect(errors.map((e) => (e as { cause: { queued: boolean } }).cause.queued)).toEqual([
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(started).toBe(1);
+    await until(() => bootStats().ending === 0 && bootStats().queued === 0);
+  });
+
   it('B6: terminations in flight are bounded by endConcurrency', async () => {
     configureBoots({ endConcurrency: 1 });
     const dir = tempDir();

@@ -42,9 +42,20 @@ boot.port = undefined;
 // model): the private port is not in workerData, not among the handles a plugin can list, and calls run
 // in an async scope of their own, so `executionAsyncResource()` inside a plugin is not the port.
 const hidden = process as unknown as Record<string, unknown>;
+// Kept for ourselves (the servers and sockets still open after onFree), then hidden from plugin code.
+const activeHandles = (hidden['_getActiveHandles'] as () => unknown[]).bind(process);
 delete hidden['_getActiveHandles'];
 delete hidden['_getActiveRequests'];
 const callScope = new AsyncResource('isoplug.call');
+/** Servers still listening and sockets not destroyed (a closed server stays listed until its handle is gone). */
+function openSockets(): number {
+  let open = 0;
+  for (const handle of activeHandles()) {
+    const h = handle as { listening?: unknown; destroyed?: unknown };
+    if (typeof h.listening === 'boolean' ? h.listening : h.destroyed === false) open++;
+  }
+  return open;
+}
 
 // Captured unbound on purpose and called with Reflect.apply: plugin code may replace the prototypes' methods later.
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
@@ -321,9 +332,9 @@ async function runOnFree(free: Fn): Promise<void> {
     await undefined;
     await free();
   } catch (error) {
-    return send({ t: Tag.Freed, error: pack(error) });
+    return send({ t: Tag.Freed, error: pack(error), open: openSockets() });
   }
-  send({ t: Tag.Freed, error: undefined });
+  send({ t: Tag.Freed, error: undefined, open: openSockets() });
 }
 
 function onMessage(message: HostMessage): void {
@@ -332,7 +343,7 @@ function onMessage(message: HostMessage): void {
     case Tag.Free: {
       const free = onFree;
       if (free === undefined) {
-        send({ t: Tag.Freed, error: undefined });
+        send({ t: Tag.Freed, error: undefined, open: openSockets() });
         return;
       }
       void runOnFree(free);

@@ -3,6 +3,7 @@
  * of the reload get its signal (admission.ts), so those still waiting in the boot queue or booting
  * fail when it passes; the scan is raced against it, and it is checked again before the switch.
  */
+import { setMaxListeners } from 'node:events';
 import type { LoadBounds } from '../admission.js';
 import { PluginTimeoutError } from '../shared/errors.js';
 import { sleep } from '../time.js';
@@ -13,6 +14,8 @@ export class ReloadDeadline {
   readonly #over: Promise<void>;
 
   constructor(readonly timeoutMs: number) {
+    // Every load of the reload listens to this signal: hundreds of listeners are expected.
+    setMaxListeners(0, this.#controller.signal);
     this.#timer = sleep(timeoutMs);
     this.#over = this.#timer.promise.then(() => this.#controller.abort());
   }

@@ -160,6 +160,8 @@ export interface OverLimitMessage {
 export interface FreedMessage {
   readonly t: typeof Tag.Freed;
   readonly error: Pack | undefined;
+  /** Servers and sockets the plugin still had open after `onFree`: ending the worker cuts them. */
+  readonly open: number;
 }
 
 export type WorkerMessage =
