@@ -92,7 +92,7 @@ export interface BootLimit {
   /** The `ERR_PLUGIN_TIMEOUT` cause when the deadline passes during the boot. */
   timedOut(errors: VersionErrors): Error;
   /** Called once every worker has imported the module (or the boot ended): frees the boot slot. */
-  imported(): void;
+  readonly imported: () => void;
 }
 
 /**

@@ -254,7 +254,7 @@ describe('the manager: readyTimeoutMs from admission, reloadTimeoutMs for the wh
     const dir = tempDir();
     const never = new Promise<never>(() => {});
     const fs = { readdir: () => never, stat: () => never, readFile: () => never };
-    const manager = new PluginManager({ dir, fs: fs as never, reloadTimeoutMs: 50 });
+    const manager = new PluginManager({ dir, fs, reloadTimeoutMs: 50 });
     expect(await caught(manager.reload())).toMatchObject({
       code: 'ERR_MANAGER_RELOAD',
       failures: [{ name: '', error: { code: 'ERR_PLUGIN_TIMEOUT', timeoutMs: 50 } }],
