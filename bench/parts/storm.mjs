@@ -68,7 +68,9 @@ async function loads(iso, file, readyTimeoutMs, progress, label) {
 }
 
 async function reload(iso, dir, readyTimeoutMs, progress, label) {
-  const manager = new iso.PluginManager({ dir, load: { readyTimeoutMs }, reloadTimeoutMs: 120_000 });
+  // A build without the boot queue has no reloadTimeoutMs (the part also measures the tree before it).
+  const bound = typeof iso.configureBoots === 'function' ? { reloadTimeoutMs: 120_000 } : {};
+  const manager = new iso.PluginManager({ dir, load: { readyTimeoutMs }, ...bound });
   const started = performance.now();
   progress(`storm: ${label}: reloading ${N} plugins…`, { force: true });
   let result;
