@@ -6,13 +6,23 @@
 /** Lowest first: [name, path patterns (relative to the repository root)]. */
 const LAYERS = [
   ['shared (both sides of the thread boundary)', ['^src/shared/']],
-  ['foundation', ['^src/(validate|time|events|resolve|worker-url|diagnostics|boot-queue|live)[.]ts$']],
+  [
+    'foundation',
+    [
+      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|boot-queue|live)[.]ts$',
+    ],
+  ],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],
   ['the wire to one worker', ['^src/thread[.]ts$']],
-  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|admission)[.]ts$']],
+  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|code-cache|admission)[.]ts$']],
   ['a version', ['^src/plugin[.]ts$']],
   ['loading a version', ['^src/load[.]ts$']],
-  ['hot swap', ['^src/(hotswap|hotswap-options|standby|restart)[.]ts$']],
+  [
+    'hot swap',
+    [
+      '^src/(hotswap|hotswap-options|hotswap-events|standby|restart|retire|swap-queue|candidate|canary|rollout|rollout-options)[.]ts$',
+    ],
+  ],
   ['plugin manager', ['^src/manager/']],
   ['the package barrel (the public face of the core)', ['^src/index[.]ts$']],
   // The fleet is its own package entry (isoplug/fleet): it uses the core only through its public face.

@@ -5,8 +5,14 @@ export default defineConfig([
     // The host side: what users import. `isoplug/build` is buildPlugin() and watchPlugin(), the CLI's
     // build as a library; esbuild, an optional peer dependency, stays outside and is imported on use.
     // `isoplug/fleet` likewise imports pg on use, and the core by the package's own name, so the core's
-    // classes are the same module for both entries.
-    entry: { index: 'src/index.ts', build: 'src/cli/build.ts', fleet: 'src/fleet/index.ts' },
+    // classes are the same module for both entries. `isoplug/plugin` is what plugin code imports
+    // (transfer()); it imports nothing at run time.
+    entry: {
+      index: 'src/index.ts',
+      build: 'src/cli/build.ts',
+      fleet: 'src/fleet/index.ts',
+      plugin: 'src/shared/transfer.ts',
+    },
     format: ['esm', 'cjs'],
     dts: true,
     external: ['esbuild', 'pg', 'isoplug'],

@@ -12,7 +12,7 @@ export default defineConfig({
     pool: 'forks',
     execArgv: ['--expose-gc'],
     setupFiles: ['test/setup/leaks.ts'],
-    globalSetup: ['test/setup/dist.ts'],
+    globalSetup: ['test/setup/dist.ts', 'test/setup/cache-dir.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     typecheck: {

@@ -41,6 +41,7 @@ class Boot implements ThreadOwner {
   #settle!: (outcome: BootOutcome) => void;
   #ready = 0;
   #imported = 0;
+  #rejected = false;
 
   constructor(
     readonly threads: readonly Thread[],
@@ -57,7 +58,10 @@ class Boot implements ThreadOwner {
     if (Array.isArray(message)) return void thread.stray++;
     switch (message.t) {
       case Tag.Ready:
-        if (++this.#ready === this.threads.length) this.#settle(message);
+        // One worker's cache rejected is the version's: the report says so.
+        if (message.code === 'rejected') this.#rejected = true;
+        if (++this.#ready === this.threads.length)
+          this.#settle(this.#rejected ? { ...message, code: 'rejected' } : message);
         return;
       case Tag.Imported:
         if (++this.#imported === this.threads.length) this.onImported();
@@ -99,7 +103,8 @@ export interface BootLimit {
  * Boots `threads` with `module`: resolves once all are ready, or with the load error. Never rejects.
  * The workers are ended before it resolves, except at the deadline: the load fails then, and they
  * end in the background (one may be blocked). The threads are referenced while they boot (a load
- * keeps the process alive).
+ * keeps the process alive). The first worker is the one asked for the code cache's data
+ * (`module.code.harvest`, `code-cache.ts`).
  */
 export async function bootThreads(
   threads: readonly Thread[],
@@ -115,9 +120,11 @@ export async function bootThreads(
   void limit.deadline.race(boot.outcome, undefined).then((outcome) => {
     if (outcome === undefined) boot.settle({ t: 'timeout' });
   });
-  for (const thread of threads) {
+  for (const [lane, thread] of threads.entries()) {
     try {
-      thread.load(module);
+      thread.load(
+        lane === 0 || module.code === undefined ? module : { ...module, code: { ...module.code, harvest: false } },
+      );
     } catch (error) {
       boot.settle({ t: 'unsendable', cause: error });
       break;

@@ -22,7 +22,9 @@
  * callbacks (progress, streaming chunks), that is the change to make, with these figures to beat.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { expose, proxyMarker, type Endpoint } from 'comlink';
+import { expose, proxyMarker, transfer as comlinkTransfer, type Endpoint } from 'comlink';
+import { checkTransfer, readMark } from './shared/transfer-check.js';
+import { carry } from './shared/envelope.js';
 
 /** True for a function marked with `proxy(fn)`. */
 export function isCallback(value: unknown): value is (...args: unknown[]) => unknown {
@@ -48,11 +50,30 @@ function allowed(data: ComlinkMessage): boolean {
 
 const DENIED = 'only calling the callback with cloneable arguments is allowed';
 
+/**
+ * A callback's result marked with `transfer()` moves to the plugin (Comlink's transfer) after the same
+ * check as a plugin's result; a bad list rejects the plugin's call of the callback with that TypeError.
+ */
+function settleCallback(result: unknown): unknown {
+  const mark = readMark(result);
+  if (mark === undefined) return result;
+  const problem = checkTransfer(mark.value, mark.list);
+  if (problem !== undefined) throw problem;
+  return comlinkTransfer(mark.value, mark.list as Parameters<typeof comlinkTransfer>[1]);
+}
+
 /** Exposes `fn` on a fresh channel; returns the port to send to the worker. */
 export function exposeCallback(fn: (...args: unknown[]) => unknown, ports: Set<MessagePort>): MessagePort {
   const { port1, port2 } = new MessageChannel();
   const target = {
-    call: (...args: unknown[]) => Reflect.apply(fn, undefined, args),
+    // An Error it throws travels packed (carry), so that its class, code, cause and data arrive.
+    call: async (...args: unknown[]) => {
+      try {
+        return settleCallback(await Reflect.apply(fn, undefined, args));
+      } catch (error) {
+        throw carry(error);
+      }
+    },
     denied: () => {
       throw new TypeError(DENIED);
     },

@@ -6,7 +6,6 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { exposeCallback, isCallback } from './callbacks.js';
-import { callChannel, traceCall } from './diagnostics.js';
 import { InFlight, type PendingCall } from './inflight.js';
 import type { CallOptions } from './options.js';
 import { exceedsBytes } from './shared/size.js';
@@ -104,12 +103,7 @@ export class Dispatch {
     // call travels in the next message: the queued batch, or its own.
     const seq = thread.nextSeq;
     const timeoutMs = options?.timeoutMs;
-    const promise = new Promise((settle, fail) => {
-      let resolve = settle;
-      let reject: (error: Error) => void = fail;
-      if (callChannel.hasSubscribers) {
-        [resolve, reject] = traceCall(this.#errors.name, this.#errors.version, method, settle, fail);
-      }
+    const promise = new Promise((resolve, reject) => {
       const call: PendingCall = {
         id,
         method,

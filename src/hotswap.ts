@@ -1,98 +1,62 @@
 /**
  * A HotSwap routes every call to the version current when the call starts, and moves traffic from
- * one version to the next in one synchronous step. This file holds the routing, the swap queue and
- * retention; the standby is standby.ts, restart supervision restart.ts. A canary beside the current
- * version (a share of calls, sticky keys, promote/abort) would be a second target of `#route`.
+ * one version to the next in one synchronous step. This file holds the routing and the switch; the
+ * queue is swap-queue.ts, the load and check candidate.ts, retention retire.ts, the standby standby.ts,
+ * restart supervision restart.ts, the canary canary.ts (its split and figures rollout.ts).
  *
- * Policies (documented in the README):
- * - Swaps are serialized. While one runs, the latest request waits; an earlier waiting request rejects
- *   `ERR_SWAP_SUPERSEDED` (latest wins). The queue is released at the switch, so a swap does not wait
- *   for the previous version's drain.
- * - A swap is transactional: load, `onLoad` and the health check happen before the switch; if any
- *   fails the new version's workers are destroyed, the current version keeps serving, and `swap()` rejects
- *   `ERR_SWAP_FAILED`.
- * - Retention: at most `retain` old versions drain at once. At a switch that would exceed it, the
- *   oldest draining version is force-closed (its close deadline is brought to now).
- * - Restart (opt-in): a crash of the current version boots the same module again after a backoff,
- *   through the same queue; more than `maxRestarts` within `withinMs` gives up: state `failed`, calls
- *   reject `ERR_PLUGIN_CRASHED` with the last crash as cause, until a successful swap.
- * - Standby (opt-in): booted workers wait for the next version's code; a swap whose spawn options
- *   match takes them, and a new standby boots after the swap.
+ * Policies (the README details each): swaps run one at a time, the latest waiting request wins
+ * (`ERR_SWAP_SUPERSEDED` for the one it replaced) and the queue is released at the switch; a swap is
+ * transactional (load, `onLoad`, health check, then the switch; else `ERR_SWAP_FAILED` and nothing
+ * changed); at most `retain` old versions drain at once; restart and standby are opt-in; `prepare()`
+ * compiles the next version on the standby; a rollout's canary serves beside the current version,
+ * `promote()`/`abort()` switch at once, and a `swap()` or a new rollout ends it.
  */
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
+import { swapContext, swapTrace, traced } from './diagnostics.js';
 import { emitSafely } from './events.js';
+import type {
+  AbortReport,
+  HotSwapEvents,
+  HotSwapState,
+  RolloutReport,
+  SwapEvent,
+  SwapReport,
+  VersionInfo,
+} from './hotswap-events.js';
 import {
-  checkHealth,
   resolveHotSwapOptions,
   resolveSwapOptions,
-  type HealthCheck,
   type HotSwapOptions,
   type ResolvedHotSwapOptions,
-  type ResolvedSwapOptions,
   type SwapOptions,
 } from './hotswap-options.js';
 import { loadVersion } from './load.js';
 import { resolveCallOptions, type CallOptions, type ResolvedLoadOptions } from './options.js';
-import { kInvoke, type CloseReport, type Plugin, type PluginCallView, type PluginStats } from './plugin.js';
+import { kInvoke, type CloseReport, type Plugin, type PluginCallView } from './plugin.js';
 import type { PluginSpecifier } from './resolve.js';
 import { Restarts } from './restart.js';
+import { loadCandidate, type Job } from './candidate.js';
+import { CanarySlot, type Incoming } from './canary.js';
+import { Retirement } from './retire.js';
+import { StickyKey } from './rollout.js';
+import {
+  checkPercent,
+  resolveRolloutOptions,
+  splitKey,
+  type HotSwapCallOptions,
+  type RolloutOptions,
+} from './rollout-options.js';
 import { PluginCrashedError } from './shared/errors.js';
 import { Standby } from './standby.js';
 import { trackLive } from './live.js';
+import { SwapQueue } from './swap-queue.js';
 import { VersionErrors } from './version-errors.js';
 
-export type HotSwapState = 'ready' | 'restarting' | 'failed' | 'closing' | 'closed';
+export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap-events.js';
 
-/** What `swap()` resolves with, once the switch happened and the old version drained. */
-export interface SwapReport {
-  /** The version swapped from. */
-  readonly from: string;
-  /** The version swapped to. */
-  readonly to: string;
-  /** Load of the new version, `onLoad` and the health check included. */
-  readonly loadMs: number;
-  /** The synchronous switch itself. */
-  readonly switchMs: number;
-  /** The old version's drain and close. */
-  readonly drainMs: number;
-  /** The old version's close report. */
-  readonly close: CloseReport;
-  /** True when the new version runs on the standby workers (`HotSwapOptions.standby`), false when it booted its own. */
-  readonly standby: boolean;
-}
-
-/** Emitted at the moment traffic moves. */
-export interface SwapEvent {
-  readonly from: string;
-  readonly to: string;
-  readonly loadMs: number;
-  readonly reason: 'swap' | 'restart';
-}
-
-export interface VersionInfo {
-  readonly version: string;
-  readonly role: 'current' | 'draining';
-  readonly state: Plugin['state'];
-  readonly stats: PluginStats;
-}
-
-export interface HotSwapEvents {
-  swap: [event: SwapEvent];
-  drained: [report: CloseReport];
-  crash: [error: PluginCrashedError];
-  restart: [event: { version: string; attempt: number }];
-  failed: [error: PluginCrashedError];
-  state: [state: HotSwapState, previous: HotSwapState];
-}
-
-interface Request {
-  readonly specifier: PluginSpecifier;
-  readonly load: ResolvedLoadOptions;
-  readonly healthCheck: HealthCheck | undefined;
-  readonly healthCheckTimeoutMs: number;
-  readonly reason: 'swap' | 'restart';
-  readonly resolve: (report: SwapReport) => void;
+interface Request extends Job {
+  readonly resolve: (report: SwapReport | RolloutReport) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -100,9 +64,9 @@ const internal = Symbol('isoplug.hotswap');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents> implements AsyncDisposable {
-  /** The typed API; each call goes to the version current when it starts. */
+  /** The typed API; each call goes to the version current when it starts (or to the canary, by the split). */
   readonly api: PluginApi<T>;
-  /** Calls a method by name on the current version. */
+  /** Calls a method by name, routed as `api`. */
   readonly call: CallByName<T>;
 
   #current: Plugin<T>;
@@ -110,18 +74,17 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   /** The current version's load options (a restart loads it again with them). */
   #load: ResolvedLoadOptions;
   readonly #options: ResolvedHotSwapOptions;
-  readonly #draining = new Set<Plugin<T>>();
-  /** Draining versions whose deadline was brought to now; they no longer count against `retain`. */
-  readonly #forced = new Set<Plugin<T>>();
+  /** Old versions draining under the retention bound. */
+  readonly #retired: Retirement<T>;
   #state: HotSwapState = 'ready';
-  #waiting: Request | undefined;
-  #running = false;
+  /** Swaps, rollouts and restarts, one at a time, latest waiting wins. */
+  readonly #queue: SwapQueue<Request>;
   readonly #restarts: Restarts;
   /** A loaded version not yet switched to (during its health check). */
   #candidate: Plugin<T> | undefined;
+  /** The rollout's canary, serving its share beside the current version. */
+  readonly #slot: CanarySlot<T>;
   #closing: Promise<CloseReport[]> | undefined;
-  /** The running queue, awaited by close() so no new version outlives it. */
-  #pumping: Promise<void> = Promise.resolve();
   /** Methods of the current version (the api's keys follow the switch). */
   readonly #methods: Set<string>;
   /** Workers booted for the next version (`standby: true`). */
@@ -136,11 +99,29 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#load = options.load;
     this.#options = options;
     this.#restarts = new Restarts(options.restart);
+    this.#retired = new Retirement(options.drainTimeoutMs, options.retain, (report) =>
+      emitSafely(this, 'drained', report),
+    );
+    this.#slot = new CanarySlot<T>({
+      retire: (plugin) => this.#retired.retire(plugin),
+      emit: (event, ...args) => emitSafely(this, event, ...args),
+      shuttingDown: () => this.#shuttingDown(),
+      current: () => this.#current.version,
+    });
     this.#standby = options.standby ? new Standby(options.load) : undefined;
+    this.#queue = new SwapQueue<Request>(
+      (request) => this.#run(request),
+      // Booted after the swap, not during it: on a small machine a thread booting beside the new
+      // version's import would slow the swap it is meant to speed up.
+      () => !this.#shuttingDown() && this.#standby?.replenish(),
+      // A user swap that failed while restarting replaced the pending restart: restart now.
+      () => this.#state === 'restarting' && !this.#restarts.scheduled && this.#restart(),
+    );
     this.#watch(first);
     this.#methods = new Set(first.methods);
-    this.api = createApi<T>(this.#methods, (method, args) => this.#route(method, args, undefined));
-    this.call = ((name: string, ...args: unknown[]) => this.#route(name, args, undefined)) as HotSwap<T>['call'];
+    this.api = createApi<T>(this.#methods, (method, args) => this.#route(method, args, undefined, undefined));
+    this.call = ((name: string, ...args: unknown[]) =>
+      this.#route(name, args, undefined, undefined)) as HotSwap<T>['call'];
     this.#standby?.replenish();
   }
 
@@ -148,7 +129,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     return this.#state;
   }
 
-  /** The version serving new calls. */
+  /** The current version: it serves every call, or the calls the canary does not take. */
   get current(): Plugin<T> {
     return this.#current;
   }
@@ -158,23 +139,33 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     return this.#current.version;
   }
 
-  /** The current version and the ones still draining, with their counters. */
-  get versions(): VersionInfo[] {
-    const info = (plugin: Plugin<T>, role: VersionInfo['role']): VersionInfo => ({
-      version: plugin.version,
-      role,
-      state: plugin.state,
-      stats: plugin.stats,
-    });
-    return [info(this.#current, 'current'), ...[...this.#draining].map((p) => info(p, 'draining'))];
+  /** The rollout's candidate while it serves beside the current version, else undefined. */
+  get canary(): Plugin<T> | undefined {
+    return this.#slot.canary?.plugin;
   }
 
-  /** Per-call options, as `Plugin.with()`. */
-  with(options: CallOptions): PluginCallView<T> {
-    const resolved = resolveCallOptions(options);
+  /** The canary's share of calls, from 0 to 100; 0 without a canary. */
+  get percent(): number {
+    return this.#slot.canary?.percent ?? 0;
+  }
+
+  /** The current version, the canary and the versions still draining, with their counters. */
+  get versions(): VersionInfo[] {
+    return this.#slot.versions(this.#current, this.#retired.draining);
+  }
+
+  /**
+   * Per-call options, as `Plugin.with()`, plus a sticky `key`: during a rollout the view's calls go to
+   * the canary iff the key's bucket is below `percent × 100` (hashed once per view and salt).
+   */
+  with(options: HotSwapCallOptions): PluginCallView<T> {
+    const { key, call } = splitKey(options);
+    const resolved = resolveCallOptions(call);
+    const sticky = key === undefined ? undefined : new StickyKey(key);
     return {
-      api: createApi<T>(this.#methods, (method, args) => this.#route(method, args, resolved)),
-      call: ((name: string, ...args: unknown[]) => this.#route(name, args, resolved)) as PluginCallView<T>['call'],
+      api: createApi<T>(this.#methods, (method, args) => this.#route(method, args, resolved, sticky)),
+      call: ((name: string, ...args: unknown[]) =>
+        this.#route(name, args, resolved, sticky)) as PluginCallView<T>['call'],
     };
   }
 
@@ -183,13 +174,24 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     return new VersionErrors(this.#current.name, this.#current.version);
   }
 
-  /** Where a call goes: the current version, or it waits for a restart, or it is refused. */
-  #route = (method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> => {
+  /** Where a call goes: the canary when the split picks it, else the current version. */
+  #route(method: string, args: unknown[], options: CallOptions | undefined, sticky: StickyKey | undefined) {
+    const canary = this.#slot.canary;
+    if (canary === undefined || this.#shuttingDown() || !canary.takes(sticky)) {
+      return this.#toCurrent(method, args, options);
+    }
+    return canary.observe(canary.plugin, canary.plugin[kInvoke](method, args, options));
+  }
+
+  /** A call for the current version: it serves it, or the call waits for a restart, or it is refused. */
+  #toCurrent = (method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> => {
     switch (this.#state) {
-      case 'ready':
-        return this.#current[kInvoke](method, args, options);
+      case 'ready': {
+        const call = this.#current[kInvoke](method, args, options);
+        return this.#slot.canary ? this.#slot.canary.observe(this.#current, call) : call;
+      }
       case 'restarting':
-        return this.#restarts.wait(method, args, options, this.#options.load.callTimeoutMs, this.#errors, this.#route);
+        return this.#restarts.wait(method, args, options, this.#load.callTimeoutMs, this.#errors, this.#toCurrent);
       case 'failed':
         return Promise.reject(this.#errors.failedRefusal(method, this.#restarts.lastCrash));
       default:
@@ -197,7 +199,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     }
   };
 
-  /** Closing or closed (a method, so that a check after an await is not narrowed away by one before it). */
+  /** Closing or closed (a method: a check after an await is not narrowed away by one before it). */
   #shuttingDown(): boolean {
     return this.#state === 'closing' || this.#state === 'closed';
   }
@@ -210,135 +212,150 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
   }
 
   /**
+   * Compiles `specifier` on the standby ahead of `swap()` (needs `standby: true` and a module the code
+   * cache serves); resolves false when nothing was prepared. Never rejects. README: "Code cache".
+   */
+  prepare(specifier: PluginSpecifier): Promise<boolean> {
+    return this.#standby?.prepare(specifier, this.#load) ?? Promise.resolve(false);
+  }
+
+  /**
    * Loads `specifier` as the next version, checks it, moves traffic to it, then drains and closes
    * the old version. Resolves after the drain. Rejects `ERR_SWAP_FAILED` (the current version keeps
    * serving), `ERR_SWAP_SUPERSEDED` (a later request replaced this one while it waited) or
-   * `ERR_PLUGIN_CLOSED` (the hot swap is closing).
+   * `ERR_PLUGIN_CLOSED` (the hot swap is closing). A canary serving at the switch is aborted: the new
+   * version takes every call.
    */
   swap(specifier: PluginSpecifier, options?: SwapOptions<T>): Promise<SwapReport> {
-    let resolved: ResolvedSwapOptions;
+    const job = (): Job => ({ specifier, ...resolveSwapOptions(options, this.#options), reason: 'swap' });
+    return this.#enqueue(job) as Promise<SwapReport>;
+  }
+
+  /**
+   * Loads `specifier` as a candidate exactly as `swap()` does (through the same queue: load, `onLoad`,
+   * health check), then routes `percent`% of calls to it beside the current version. Resolves once it
+   * serves. Rejects as `swap()` does; on `ERR_SWAP_FAILED` nothing changed. A canary already serving is
+   * replaced (it drains and closes, with an `abort` event).
+   */
+  rollout(specifier: PluginSpecifier, options: RolloutOptions<T>): Promise<RolloutReport> {
+    const job = (): Job => {
+      const { swap, ...rollout } = resolveRolloutOptions(options, this.#options);
+      return { specifier, ...swap, reason: 'rollout', rollout };
+    };
+    return this.#enqueue(job) as Promise<RolloutReport>;
+  }
+
+  /**
+   * Sets the canary's share, from 0 to 100, for the calls that start from now on. Throws
+   * `ERR_ROLLOUT_NO_CANARY` without a canary, `ERR_PLUGIN_CLOSED` once the hot swap closes.
+   */
+  setPercent(percent: number): void {
+    const next = checkPercent('percent', percent);
+    if (this.#shuttingDown()) throw this.#errors.hotSwapClosed(`hot swap is ${this.#state}; setPercent() refused`);
+    if (!this.#slot.setPercent(next)) throw this.#errors.noCanary('setPercent()');
+  }
+
+  /**
+   * Makes the canary the current version at once (no load: it is loaded and checked already); the
+   * previous current version drains and closes as in a swap. Resolves after that drain, with the
+   * report of a swap. Rejects `ERR_ROLLOUT_NO_CANARY` without a canary.
+   */
+  promote(): Promise<SwapReport> {
+    if (this.#shuttingDown()) {
+      return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; promote() refused`));
+    }
+    const canary = this.#slot.take();
+    if (canary === undefined) return Promise.reject(this.#errors.noCanary('promote()'));
+    return this.#switch(canary, 'promote');
+  }
+
+  /**
+   * Ends the rollout: the current version takes every call from now on, the canary drains and
+   * closes. Resolves after its close; with undefined when no canary serves (none, or it was aborted
+   * already), so that it can be called whatever happened meanwhile.
+   */
+  abort(reason?: unknown): Promise<AbortReport | undefined> {
+    return this.#slot.end(this.#slot.canary, reason, false);
+  }
+
+  /** Queues the job `make` validates and makes (its options' TypeError or RangeError rejects). */
+  #enqueue(make: () => Job): Promise<SwapReport | RolloutReport> {
+    let job: Job;
     try {
-      resolved = resolveSwapOptions(options, this.#options);
+      job = make();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(specifier, resolved.load, resolved.healthCheck, resolved.healthCheckTimeoutMs, 'swap');
-  }
-
-  #enqueue(
-    specifier: PluginSpecifier,
-    load: ResolvedLoadOptions,
-    healthCheck: HealthCheck | undefined,
-    healthCheckTimeoutMs: number,
-    reason: Request['reason'],
-  ): Promise<SwapReport> {
     if (this.#shuttingDown()) {
-      return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; swap refused`));
+      return Promise.reject(this.#errors.hotSwapClosed(`hot swap is ${this.#state}; ${job.reason} refused`));
     }
-    return new Promise((resolve, reject) => {
-      const superseded = this.#waiting;
-      this.#waiting = { specifier, load, healthCheck, healthCheckTimeoutMs, reason, resolve, reject };
-      superseded?.reject(this.#errors.superseded('a later swap replaced this one before it started'));
-      if (!this.#running) this.#pumping = this.#pump();
-    });
+    const context = swapContext(this.#current, job.specifier, job.reason);
+    const superseded = () => this.#errors.superseded('a later swap replaced this one before it started');
+    const enqueue = (resolve: Request['resolve'], reject: Request['reject']) =>
+      this.#queue.push({ ...job, resolve, reject }, superseded);
+    return traced(swapTrace, context, () => new Promise(enqueue));
   }
 
   /** Queues a restart of the current version's module. */
   #restart(): void {
-    this.#enqueue(this.#specifier, this.#load, undefined, 0, 'restart').catch(() => {});
+    const job = { specifier: this.#specifier, load: this.#load, healthCheck: undefined, healthCheckTimeoutMs: 0 };
+    this.#enqueue(() => ({ ...job, reason: 'restart' })).catch(() => {});
   }
 
-  async #pump(): Promise<void> {
-    this.#running = true;
-    for (let request = this.#waiting; request; request = this.#waiting) {
-      this.#waiting = undefined;
-      await this.#run(request);
-      // Booted after the swap, not during it: on a small machine a thread booting beside the new
-      // version's import would slow the swap it is meant to speed up.
-      if (!this.#shuttingDown()) this.#standby?.replenish();
-    }
-    this.#running = false;
-    // A user swap that failed while restarting replaced the pending restart: restart now.
-    if (this.#state === 'restarting' && !this.#restarts.scheduled) this.#restart();
-  }
-
-  /** One swap (or restart): never throws; settles the request. */
+  /** One swap, rollout or restart: never throws; settles the request. */
   async #run(request: Request): Promise<void> {
     if (request.reason === 'restart' && this.#state !== 'restarting') {
       // A swap already replaced the crashed version.
       return request.reject(this.#errors.superseded('a swap replaced the crashed version before the restart'));
     }
-    const from = this.#current;
-    const started = performance.now();
-    let next: Plugin<T>;
-    let standby: boolean;
-    try {
-      ({ plugin: next, standby } = await loadVersion<T>(request.specifier, request.load, () =>
-        this.#standby?.take(request.load),
-      ));
-    } catch (cause) {
-      return this.#failed(request, `cannot load ${String(request.specifier)}`, cause);
+    const loaded = await loadCandidate<T>(request, {
+      standby: this.#standby,
+      loading: (plugin) => (this.#candidate = plugin),
+      shuttingDown: () => this.#shuttingDown(),
+    });
+    if (!loaded.ok) {
+      return 'closed' in loaded ? request.reject(loaded.closed) : this.#failed(request, loaded.message, loaded.cause);
     }
-    // Until the switch the new version is a candidate: close() and destroy() end it, and its crash
-    // (during the health check, say) fails the swap instead of being switched to.
-    this.#candidate = next;
-    let died: PluginCrashedError | undefined;
-    const onCrash = (error: PluginCrashedError) => (died = error);
-    next.once('crash', onCrash);
-    try {
-      if (request.healthCheck) {
-        const verdict = await checkHealth(request.healthCheck, next, request.healthCheckTimeoutMs);
-        if (verdict !== true) {
-          await next.destroy(verdict);
-          return this.#failed(request, `version ${next.version} failed its health check`, verdict);
-        }
-      }
-      if (this.#shuttingDown()) {
-        await next.destroy();
-        return request.reject(
-          new VersionErrors(next.name, next.version).hotSwapClosed('hot swap closed while the new version was loading'),
-        );
-      }
-      if (next.state !== 'ready') {
-        await next.destroy();
-        return this.#failed(request, `version ${next.version} ended before the switch`, died);
-      }
-    } finally {
-      this.#candidate = undefined;
-      next.off('crash', onCrash);
-    }
-    const loadMs = performance.now() - started;
+    const { plugin: next, standby, loadMs } = loaded;
+    this.#watch(next);
+    const incoming = { plugin: next, specifier: request.specifier, load: request.load, loadMs, standby };
+    if (request.reason === 'rollout') return request.resolve(this.#slot.install(incoming, request.rollout!));
+    // A swap ends the rollout: the new version takes every call (a restart replaces the current only).
+    if (request.reason === 'swap') void this.#slot.end(this.#slot.canary, `a swap to ${next.version}`, false);
+    void this.#switch(incoming, request.reason).then(request.resolve);
+  }
 
-    // The switch: one synchronous step. Calls that started before it stay on `from`, which is retired
-    // before any event fires, so a listener that closes the hot swap closes it too.
+  /**
+   * The switch: one synchronous step. Calls that started before it stay on `from`, which is retired
+   * before any event fires, so a listener that closes the hot swap closes it too. Resolves after the
+   * drain of `from`.
+   */
+  #switch(incoming: Incoming<T>, reason: SwapEvent['reason']): Promise<SwapReport> {
+    const { plugin: next, loadMs, standby } = incoming;
+    const from = this.#current;
     const switchStarted = performance.now();
     this.#current = next;
-    this.#specifier = request.specifier;
-    this.#load = request.load;
-    const retiring = this.#retire(from);
-    this.#watch(next);
+    this.#specifier = incoming.specifier;
+    this.#load = incoming.load;
+    const retiring = this.#retired.retire(from);
     this.#methods.clear();
     for (const method of next.methods) this.#methods.add(method);
     const switchMs = performance.now() - switchStarted;
     const drainStarted = performance.now();
-    void retiring.then((close) =>
-      request.resolve({
-        from: from.version,
-        to: next.version,
-        loadMs,
-        switchMs,
-        drainMs: performance.now() - drainStarted,
-        close,
-        standby,
-      }),
-    );
+    const report = retiring.then((close) => {
+      const drainMs = performance.now() - drainStarted;
+      const { codeCache } = next;
+      return { from: from.version, to: next.version, loadMs, switchMs, drainMs, close, standby, codeCache };
+    });
     // The old version's close emits events: a listener may have closed the hot swap meanwhile.
-    if (this.#shuttingDown()) return;
+    if (this.#shuttingDown()) return report;
     this.#setState('ready');
     this.#restarts.recovered();
-    emitSafely(this, 'swap', { from: from.version, to: next.version, loadMs, reason: request.reason });
-    if (request.reason === 'restart')
-      emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.attempt });
+    const event = { from: from.version, to: next.version, loadMs, reason };
+    if (reason === 'promote') emitSafely(this, 'promote', event);
+    emitSafely(this, 'swap', event);
+    if (reason === 'restart') emitSafely(this, 'restart', { version: next.version, attempt: this.#restarts.attempt });
+    return report;
   }
 
   #failed(request: Request, message: string, cause: unknown): void {
@@ -347,24 +364,6 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
       this.#restarts.bootFailed();
       this.#crashed(cause instanceof PluginCrashedError ? cause : undefined);
     }
-  }
-
-  /** Moves a version out of service: it drains under the retention bound, then is closed. */
-  #retire(old: Plugin<T>): Promise<CloseReport> {
-    this.#draining.add(old);
-    const closing = old.close({ timeoutMs: this.#options.drainTimeoutMs });
-    for (const oldest of this.#draining) {
-      if (this.#draining.size - this.#forced.size <= this.#options.retain) break;
-      if (this.#forced.has(oldest)) continue;
-      this.#forced.add(oldest);
-      void oldest.close({ timeoutMs: 0 });
-    }
-    return closing.then((report) => {
-      this.#draining.delete(old);
-      this.#forced.delete(old);
-      emitSafely(this, 'drained', report);
-      return report;
-    });
   }
 
   #watch(plugin: Plugin<T>): void {
@@ -389,37 +388,42 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     this.#setState('restarting');
     void this.#restarts.backoff(backoff).then(() => {
       // A user swap waiting meanwhile goes first; the pump restarts afterwards if it fails.
-      if (this.#state === 'restarting' && !this.#waiting) this.#restart();
+      if (this.#state === 'restarting' && !this.#queue.waiting) this.#restart();
     });
   }
 
   /**
    * Closes the current version and every draining one (each drains first, within `timeoutMs`, default
    * `drainTimeoutMs`), ends the standby, and refuses swaps and calls from now on. Resolves with the
-   * versions' close reports, current first.
+   * versions' close reports: the current version's, the canary's (during a rollout), then the draining ones'.
    */
   close(options?: { timeoutMs?: number }): Promise<CloseReport[]> {
     if (this.#closing) return this.#closing;
     this.#setState('closing');
     this.#restarts.stop();
-    this.#waiting?.reject(this.#errors.hotSwapClosed('hot swap closed before this swap started'));
+    this.#queue.cancel(() => this.#errors.hotSwapClosed('hot swap closed before this swap started'));
     void this.#candidate?.destroy(this.#errors.hotSwapClosed('hot swap closed during the health check'));
-    this.#waiting = undefined;
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
-    const closes = Promise.all([this.#current, ...this.#draining].map((p) => p.close({ timeoutMs })));
+    const closes = Promise.all(this.#live().map((p) => p.close({ timeoutMs })));
     // The standby is ended now, and again once the queue stopped (a swap running now may end after close).
-    const standby = Promise.all([this.#standby?.end(), this.#pumping.then(() => this.#standby?.end())]);
-    this.#closing = Promise.all([closes, this.#pumping, standby]).then(([reports]) => {
+    const standby = Promise.all([this.#standby?.end(), this.#queue.pumping.then(() => this.#standby?.end())]);
+    this.#closing = Promise.all([closes, this.#queue.pumping, standby]).then(([reports]) => {
       this.#setState('closed');
       return reports;
     });
     return this.#closing;
   }
 
+  /** Every version still alive: the current one, the canary, the draining ones. */
+  #live(): Plugin<T>[] {
+    const canary = this.#slot.canary?.plugin;
+    return [this.#current, ...(canary ? [canary] : []), ...this.#retired.draining];
+  }
+
   /** Ends every version now: calls in flight reject `ERR_PLUGIN_DESTROYED`. */
   async destroy(reason?: unknown): Promise<void> {
     const closing = this.close({ timeoutMs: 0 });
-    await Promise.all([this.#current, ...this.#draining].map((p) => p.destroy(reason)));
+    await Promise.all(this.#live().map((p) => p.destroy(reason)));
     await closing;
   }
 
@@ -442,6 +446,5 @@ export async function createHotSwap<T = Record<string, any>>(
   const hs = new HotSwap<T>(internal, first, specifier, resolved);
   // For closeAll(): the hot swap closes its versions and its standby, and stops swapping.
   const untrack = trackLive('owner', { close: (timeoutMs) => hs.close({ timeoutMs }) });
-  hs.on('state', (state) => state === 'closed' && untrack());
-  return hs;
+  return hs.on('state', (state) => state === 'closed' && untrack());
 }

@@ -1,9 +1,12 @@
 import { Admission, type LoadBounds } from './admission.js';
 import { bootThreads } from './boot.js';
+import { loadTrace, type LoadContext } from './diagnostics.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
-import { readModule, specifierPath, type PluginSpecifier, type ResolvedModule } from './resolve.js';
-import { PluginLoadError } from './shared/errors.js';
+import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
+import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
+import type { CodeCacheStatus } from './shared/protocol.js';
+import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './shared/errors.js';
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
 import { trackLive } from './live.js';
@@ -13,9 +16,15 @@ import { trackLive } from './live.js';
  * `onLoad(data)` resolved. Each call is independent: loading the same path twice gives two versions,
  * and loading a path after its file changed runs the new code.
  *
+ * `specifier` is a module file (`.js`, `.mjs`, `.cjs`, `.ts`, `.mts`, `.cts`) or a folder (its package.json
+ * `exports`/`main`, else an index file). TypeScript runs with Node's type stripping where the line has it,
+ * else compiled with esbuild (an optional peer dependency); types are not checked.
+ *
  * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
- * bad options, or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the cause) when the module cannot be
- * loaded; no worker is left running then (at the deadline, those still ending end in the background).
+ * bad options, `ERR_PLUGIN_NO_ESBUILD` (TypeScript without type stripping or esbuild) or
+ * `ERR_PLUGIN_COMPILE` (esbuild could not compile it), or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the
+ * cause) when the module cannot be loaded; no worker is left running then (at the deadline, those still
+ * ending end in the background).
  *
  * `readyTimeoutMs` counts from this call: the wait in the process-wide boot queue (`configureBoots`),
  * the spawn, the read of the file, the import and `onLoad` all count. Past it the load rejects
@@ -38,6 +47,7 @@ export async function loadPlugin<T = Record<string, any>>(
 export interface LoadedVersion<T> {
   readonly plugin: Plugin<T>;
   readonly standby: boolean;
+  readonly codeCache: CodeCacheStatus;
 }
 
 /**
@@ -46,11 +56,32 @@ export interface LoadedVersion<T> {
  * the manager's way of counting `readyTimeoutMs` (admission.ts).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
-export async function loadVersion<T = Record<string, any>>(
+export function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
   bounds: LoadBounds = {},
+): Promise<LoadedVersion<T>> {
+  if (!loadTrace.hasSubscribers) return load<T>(specifier, resolved, standby, bounds, undefined);
+  const context: LoadContext = {
+    specifier: String(specifier),
+    pluginName: resolved.name,
+    version: resolved.version,
+    threads: resolved.threads,
+  };
+  // The plugin (not the internal pair) is what a subscriber sees as the result.
+  let loaded: LoadedVersion<T> | undefined;
+  const run = async () => (loaded = await load<T>(specifier, resolved, standby, bounds, context)).plugin;
+  return loadTrace.tracePromise(run, context).then(() => loaded!);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
+async function load<T = Record<string, any>>(
+  specifier: PluginSpecifier,
+  resolved: ResolvedLoadOptions,
+  standby: (() => readonly Thread[] | undefined) | undefined,
+  bounds: LoadBounds,
+  context: LoadContext | undefined,
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
   let path: string;
@@ -61,31 +92,35 @@ export async function loadVersion<T = Record<string, any>>(
   }
   const admission = new Admission(resolved.readyTimeoutMs, bounds);
   try {
-    return await boot<T>(path, resolved, standby, admission);
+    return await boot<T>(path, resolved, standby, admission, context);
   } finally {
     admission.end();
   }
 }
 
-type Read = { readonly module: ResolvedModule } | { readonly error: unknown };
+type Read = { readonly file: ModuleFile } | { readonly error: unknown };
 
 async function boot<T>(
   path: string,
   resolved: ResolvedLoadOptions,
   standby: (() => readonly Thread[] | undefined) | undefined,
   admission: Admission,
+  context: LoadContext | undefined,
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
   // The file is read while the load waits for its boot slot and while its workers boot: a thread takes
   // far longer to boot. The read goes through libuv's pool, shared with every plugin (README): the
   // deadline bounds it too.
   let read: Read | undefined;
-  const reading = readModule(path).then(
-    (module): Read => (read = { module }),
+  const reading = readModule(path, identity).then(
+    (file): Read => (read = { file }),
     (error: unknown): Read => (read = { error }),
   );
+  // A missing compiler or a compile error is its own coded error: it names the fix.
   const readFailed = (error: unknown) =>
-    new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
+    error instanceof PluginCompileError || error instanceof PluginNoEsbuildError
+      ? error
+      : new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
   if (!(await admission.admitted())) throw admission.failed(identity, path, true);
   // A file that cannot be read is known before a worker is started for it, when the read came first.
   if (read !== undefined && 'error' in read) throw readFailed(read.error);
@@ -97,27 +132,40 @@ async function boot<T>(
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
     throw got === undefined ? admission.failed(identity, path, false) : readFailed(got.error);
   }
-  const module = got.module;
+  const file = got.file;
+  const { module } = file;
+  // Read while the workers still boot; never rejects (a cache that fails is a miss).
+  const code = await codeForLoad(file, resolved.codeCache);
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
+  if (context !== undefined) {
+    context.pluginName = errors.name;
+    context.version = errors.version;
+  }
   const message = {
     url: module.url,
     data: resolved.data,
     maxPayloadBytes: resolved.maxPayloadBytes,
     maxArrayBufferBytes: resolved.maxArrayBufferMb === undefined ? undefined : resolved.maxArrayBufferMb * 2 ** 20,
+    code: code?.load,
+    compileCacheDir: code === undefined ? await nodeCompileCacheDir(resolved.codeCache) : undefined,
   };
+  code?.harvest(threads);
   let booted = await bootThreads(threads, message, admission, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
     onStandby = false;
     threads = spawn(resolved, path);
+    code?.harvest(threads);
     booted = await bootThreads(threads, message, admission, errors);
   }
   if (!booted.ok) throw booted.error;
-  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, booted.ready, errors);
+  // A damaged entry was never shown to V8; the report says the cache was rejected all the same.
+  const ready = code?.damaged === true ? { ...booted.ready, code: 'rejected' as const } : booted.ready;
+  const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors);
   // For closeAll(): until it ends, however it ends.
   plugin.once('exit', trackLive('version', { close: (timeoutMs) => plugin.close({ timeoutMs }) }));
-  return { plugin, standby: onStandby };
+  return { plugin, standby: onStandby, codeCache: ready.code };
 }
 
 /** New workers for a version; a failure to start one is a load error. */

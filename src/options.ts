@@ -1,5 +1,7 @@
+import { resolve as resolvePath } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import { PluginOptionRangeError } from './shared/errors.js';
+import { defaultCodeCacheDir } from './code-store.js';
 import { count, duration, knownKeys, limit, optionalString, plainObject, typeName, wrongType } from './validate.js';
 
 /** Options of `loadPlugin()`. */
@@ -11,12 +13,14 @@ export interface LoadOptions {
   data?: unknown;
   /**
    * The version label, carried by errors, reports and events.
-   * @default a short content hash of the module file (12 hex digits of its SHA-256)
+   * @default a hash of what the version runs (12 hex digits of a SHA-256): the entry, every local module it
+   * imports, and the installed version of each package it imports
    */
   version?: string;
   /**
    * A name for the plugin, carried by errors and events.
-   * @default the module file's base name without extension
+   * @default the module file's base name without extension; for a folder, its package.json `name` (without
+   * scope), else the folder's name; for a bundle of `isoplug build`, the plugin's own name
    */
   name?: string;
   /**
@@ -70,6 +74,39 @@ export interface LoadOptions {
    * @default 1
    */
   threads?: number;
+  /**
+   * V8's compiled code of the module, kept on disk and reused by the next load of the same bytes (a
+   * restart, a swap back, every thread of `threads: N`, the next process): the compile step of a big
+   * module becomes a read. Used for CommonJS modules (`.cjs`, or `.js` outside a `"type": "module"`
+   * package); an ES module is imported as before. An entry is found by the SHA-256 of the module's
+   * bytes plus the Node version, architecture and V8 flags, and checked (CRC-32) before V8 sees it; a
+   * damaged or rejected entry makes the load slower, never fail it. `false` opts the plugin out: nothing
+   * is read or written. `dir` must be private to this user (it is made with mode 0700; a folder another
+   * user owns turns the cache off): whoever can write an entry can run code in this process.
+   * @default true: `dir` `$XDG_CACHE_HOME/isoplug/code`, else `~/.cache/isoplug/code`; `maxBytes` 256 MiB
+   * (least recently used entries go first)
+   */
+  codeCache?: boolean | CodeCacheOptions;
+}
+
+/** The code cache's place and bound (`LoadOptions.codeCache`). */
+export interface CodeCacheOptions {
+  /**
+   * The cache folder: created when missing, and must belong to this user.
+   * @default `$XDG_CACHE_HOME/isoplug/code`, else `~/.cache/isoplug/code`
+   */
+  dir?: string;
+  /**
+   * The most bytes the folder's entries may take; past it the least recently used go (down to 80%).
+   * @default 268435456 (256 MiB)
+   */
+  maxBytes?: number;
+}
+
+/** The code cache as a load uses it; `false` when off (and it stays off when resolved again, as a swap does). */
+export interface ResolvedCodeCache {
+  readonly dir: string;
+  readonly maxBytes: number;
 }
 
 /** The most `threads` a version may have. */
@@ -119,6 +156,7 @@ export const DEFAULTS = Object.freeze({
   closeTimeoutMs: 30_000,
   terminateTimeoutMs: 2_000,
   threads: 1,
+  codeCacheMaxBytes: 256 * 2 ** 20,
 });
 
 const RESOURCE_LIMIT_KEYS: ReadonlySet<string> = new Set([
@@ -140,6 +178,7 @@ export interface ResolvedLoadOptions {
   readonly maxPayloadBytes: number | undefined;
   readonly maxArrayBufferMb: number | undefined;
   readonly threads: number;
+  readonly codeCache: ResolvedCodeCache | false;
 }
 
 const LOAD_KEYS: ReadonlySet<string> = new Set([
@@ -154,7 +193,27 @@ const LOAD_KEYS: ReadonlySet<string> = new Set([
   'maxPayloadBytes',
   'maxArrayBufferMb',
   'threads',
+  'codeCache',
 ]);
+
+const CODE_CACHE_KEYS: ReadonlySet<string> = new Set(['dir', 'maxBytes']);
+
+/** Validates `codeCache` (`true`, `false` or `{ dir, maxBytes }`). */
+function resolveCodeCache(option: string, value: unknown): ResolvedCodeCache | false {
+  if (value === false) return false;
+  if (value === undefined || value === true)
+    return { dir: defaultCodeCacheDir(), maxBytes: DEFAULTS.codeCacheMaxBytes };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    wrongType(option, 'a boolean or { dir, maxBytes }', value);
+  const o = plainObject(option, value) ?? {};
+  knownKeys(option, o, CODE_CACHE_KEYS);
+  const dir = optionalString(`${option}.dir`, o['dir']);
+  if (dir === '') throw new PluginOptionRangeError(`${option}.dir`, 'expected a folder path, got an empty string');
+  return {
+    dir: dir === undefined ? defaultCodeCacheDir() : resolvePath(dir),
+    maxBytes: count(`${option}.maxBytes`, o['maxBytes'], DEFAULTS.codeCacheMaxBytes, 1),
+  };
+}
 
 /** Validates `loadPlugin()` options; throws a TypeError/RangeError naming the option. */
 export function resolveLoadOptions(
@@ -199,6 +258,7 @@ export function resolveLoadOptions(
     maxPayloadBytes: limit(`${prefix}.maxPayloadBytes`, o['maxPayloadBytes']),
     maxArrayBufferMb: limit(`${prefix}.maxArrayBufferMb`, o['maxArrayBufferMb']),
     threads: count(`${prefix}.threads`, o['threads'], DEFAULTS.threads, 1, MAX_THREADS),
+    codeCache: resolveCodeCache(`${prefix}.codeCache`, o['codeCache']),
   };
 }
 

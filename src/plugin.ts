@@ -16,6 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { createApi, type CallByName, type PluginApi } from './api.js';
 import { closeVersion, terminateAll, type Closable, type CloseReport, type PluginState } from './close.js';
+import { callTrace, closeTrace, crashChannel, traced, type CallContext, type CrashMessage } from './diagnostics.js';
 import { Dispatch } from './dispatch.js';
 import { emitSafely } from './events.js';
 import {
@@ -28,7 +29,7 @@ import {
 } from './options.js';
 import type { ResolvedModule } from './resolve.js';
 import type { PluginCrashedError } from './shared/errors.js';
-import { Tag, forEachReply, type ReadyMessage, type WorkerMessage } from './shared/protocol.js';
+import { Tag, forEachReply, type CodeCacheStatus, type ReadyMessage, type WorkerMessage } from './shared/protocol.js';
 import { timerDelay } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
 import { arrayBufferLimit, type VersionErrors } from './version-errors.js';
@@ -73,10 +74,12 @@ export const kHasHook = Symbol('isoplug.hasHook');
 export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> implements AsyncDisposable {
   /** The plugin's name (`LoadOptions.name`, or the module file's base name). */
   readonly name: string;
-  /** The version label (`LoadOptions.version`, or a short content hash of the module file). */
+  /** The version label (`LoadOptions.version`, or a hash of the modules the version runs and the packages they import). */
   readonly version: string;
-  /** The module's file URL. */
+  /** The file URL the workers import: the entry module, or a TypeScript entry compiled into the cache. */
   readonly url: string;
+  /** How the code cache served this version's load (`LoadOptions.codeCache`); `'off'` when it was not used. */
+  readonly codeCache: CodeCacheStatus;
   /** The typed API: one async function per exported function. Not thenable. */
   readonly api: PluginApi<T>;
 
@@ -115,6 +118,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     this.name = errors.name;
     this.version = errors.version;
     this.url = module.url;
+    this.codeCache = ready.code;
     this.#errors = errors;
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
     this.#methods = new Set(ready.methods);
@@ -239,6 +243,12 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
   }
 
   #invoke(method: string, args: unknown[], options: CallOptions | undefined, hook = false): Promise<unknown> {
+    if (!callTrace.hasSubscribers) return this.#call(method, args, options, hook);
+    const context: CallContext = { pluginName: this.name, version: this.version, method: String(method) };
+    return callTrace.tracePromise(() => this.#call(method, args, options, hook), context);
+  }
+
+  #call(method: string, args: unknown[], options: CallOptions | undefined, hook: boolean): Promise<unknown> {
     if (this.#state !== 'ready') return Promise.reject(this.#refusal(String(method)));
     if (typeof method !== 'string' || !(hook ? this.#hooks : this.#methods).has(method)) {
       return Promise.reject(this.#errors.noMethod(String(method)));
@@ -292,6 +302,17 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
       this.#setState('crashed');
       this.#calls.rejectAll((call) => this.#errors.crashed(code, state, cause, call.method));
       for (const other of this.#threads) if (other !== thread) void other.terminate(DEFAULTS.terminateTimeoutMs);
+      if (crashChannel.hasSubscribers) {
+        const crash = this.#crash;
+        const message: CrashMessage = {
+          pluginName: this.name,
+          version: this.version,
+          exitCode: code,
+          state,
+          error: crash,
+        };
+        crashChannel.publish(message);
+      }
       emitSafely(this, 'crash', this.#crash);
     }
     this.#calls.threadExited(thread);
@@ -323,7 +344,13 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     // Assigned before the close path emits anything: a 'state' listener that calls close() gets this promise.
     let run!: (report: Promise<CloseReport>) => void;
     this.#closing = new Promise<CloseReport>((resolve) => (run = resolve));
-    run(this.#runClose(resolved));
+    run(
+      traced(
+        closeTrace,
+        () => ({ pluginName: this.name, version: this.version, timeoutMs: resolved.timeoutMs }),
+        () => this.#runClose(resolved),
+      ),
+    );
     return this.#closing;
   }
 

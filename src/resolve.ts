@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, extname, resolve as resolvePath } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { resolveEntry, type PluginEntry } from './entry.js';
+import { versionLabel } from './label.js';
+import { runnableUrl } from './typescript.js';
 import { PluginOptionTypeError } from './shared/errors.js';
 
-/** A plugin module on disk, read once: its location, its content hash, and its default name. */
+/** A plugin module on disk: its entry, the URL its workers import, its default label and name. */
 export interface ResolvedModule {
   readonly path: string;
   readonly url: string;
-  /** 12 hex digits of the SHA-256 of the file's bytes. */
+  /** The default version label: 12 hex digits of the hash of what the version runs (label.ts). */
   readonly hash: string;
   readonly name: string;
 }
@@ -44,18 +47,54 @@ export function specifierPath(specifier: unknown): string {
   return resolvePath(specifier);
 }
 
-/** Short content hash used as the default version label. */
+/** Short content hash. */
 export function contentHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
 }
 
-/** Reads the module file once (rejects with ENOENT/EISDIR… as it comes from `fs`). */
-export async function readModule(path: string): Promise<ResolvedModule> {
-  const bytes = await readFile(path);
-  return {
-    path,
-    url: pathToFileURL(path).href,
-    hash: contentHash(bytes),
-    name: basename(path, extname(path)),
-  };
+/** A module file as read for a load: the module, and the bytes the workers run and their full SHA-256 (for the code cache). */
+export interface ModuleFile {
+  readonly module: ResolvedModule;
+  readonly bytes: Buffer;
+  /** 64 hex digits. */
+  readonly digest: string;
+}
+
+/** The first line `isoplug build` writes into a bundle: the plugin's own name (the file's name carries the hash). */
+const BUILT_NAME = /^\/\/ isoplug build: name=([^\s]+)\r?\n/;
+
+async function defaultName(found: PluginEntry): Promise<string> {
+  if (found.folder) return found.packageName?.replace(/^@[^/]+\//, '') ?? basename(found.root);
+  const handle = await open(found.entry);
+  try {
+    const head = Buffer.alloc(256);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const built = BUILT_NAME.exec(head.subarray(0, bytesRead).toString('utf8'));
+    if (built?.[1] !== undefined) return built[1];
+  } finally {
+    await handle.close();
+  }
+  return basename(found.entry, extname(found.entry));
+}
+
+/**
+ * Finds the plugin's entry (a file, or a folder: see entry.ts), hashes what it runs (label.ts) and
+ * gives the URL its workers import (typescript.ts: compiled when Node cannot strip types). Rejects
+ * with `ERR_PLUGIN_ENTRY`, `ERR_PLUGIN_COMPILE`, `ERR_PLUGIN_NO_ESBUILD`, or what `fs` rejects with.
+ */
+export async function readModule(
+  path: string,
+  context: { pluginName?: string | undefined; version?: string | undefined } = {},
+): Promise<ModuleFile> {
+  const found = await resolveEntry(path);
+  const name = await defaultName(found);
+  const [label, url] = await Promise.all([
+    context.version === undefined ? versionLabel(found.entry) : undefined,
+    runnableUrl(found.entry, { pluginName: context.pluginName ?? name, version: context.version }),
+  ]);
+  // The bytes the workers run (the entry, or its compiled form), for the code cache.
+  const runs = fileURLToPath(url);
+  const bytes = await readFile(runs);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  return { module: { path: runs, url, hash: context.version ?? label!.hash, name }, bytes, digest };
 }

@@ -4,7 +4,10 @@
  * a new standby boots after the swap (`replenish`). A canary beside the current version would take its
  * workers from here too.
  */
+import { codeForLoad } from './code-cache.js';
 import { DEFAULTS, type ResolvedLoadOptions } from './options.js';
+import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
+import { Tag } from './shared/protocol.js';
 import { spawnThreads, type SpawnOptions, type Thread } from './thread.js';
 
 export class Standby {
@@ -37,6 +40,30 @@ export class Standby {
       return undefined;
     }
     return threads;
+  }
+
+  /**
+   * Compiles `specifier` on the standby now (with the code cache's entry when there is one), so the
+   * swap to those bytes only runs the module. Resolves true when the standby got it; false when there is
+   * no standby, the module is not one the code cache serves, or it cannot be read. Never rejects.
+   */
+  async prepare(specifier: PluginSpecifier, load: ResolvedLoadOptions): Promise<boolean> {
+    if (this.#threads === undefined) return false;
+    let code;
+    try {
+      code = await codeForLoad(await readModule(specifierPath(specifier)), load.codeCache);
+    } catch {
+      return false;
+    }
+    // Taken meanwhile by a swap, or replaced: this standby is no longer the one to prepare.
+    const threads = this.#threads;
+    if (code === undefined || threads === undefined) return false;
+    try {
+      for (const thread of threads) thread.send({ t: Tag.Prepare, k: 0, code: { ...code.load, harvest: false } });
+    } catch {
+      return false;
+    }
+    return true;
   }
 
   /** Ends the standby waiting, if any. */

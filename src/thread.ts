@@ -108,6 +108,7 @@ export class Thread {
       this.#worker.on('exit', (code) => {
         this.#exitCode = code;
         this.#port.close();
+        this.#harvested(undefined);
         resolve(code);
         this.#owner.exit(this, code, this.#error);
       });
@@ -207,6 +208,7 @@ export class Thread {
   #receive(message: WorkerMessage): void {
     this.#received++;
     if (!isArray(message) && message.t === Tag.Lost) this.#owner.lost(this, message.s);
+    else if (!isArray(message) && message.t === Tag.CodeCache) this.#harvested(message.data);
     else this.#owner.message(this, message);
     if (isArray(message) && !this.#ackScheduled) {
       this.#ackScheduled = true;
@@ -229,6 +231,21 @@ export class Thread {
       // The port is closing with the worker: nothing is kept any more.
     }
   };
+
+  /** Who takes the code cache's data this worker posts (`CodeLoad.harvest`); told undefined if it exits first. */
+  #onCode: ((data: Uint8Array | undefined) => void) | undefined;
+
+  /** Asks for the worker's code cache data (it is sent once, after `Ready`): `take` gets it, or undefined. */
+  harvest(take: (data: Uint8Array | undefined) => void): void {
+    this.#onCode = take;
+    if (this.#exitCode !== undefined) this.#harvested(undefined);
+  }
+
+  #harvested(data: Uint8Array | undefined): void {
+    const take = this.#onCode;
+    this.#onCode = undefined;
+    take?.(data);
+  }
 
   /** A message from the worker could not be read: it still counts, and its number tells the worker which replies to send again. */
   #unreadable(): void {

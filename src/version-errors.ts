@@ -21,6 +21,8 @@ import {
   PluginTimeoutError,
   SwapFailedError,
   SwapSupersededError,
+  RolloutAbortedError,
+  RolloutNoCanaryError,
   type PluginErrorContext,
 } from './shared/errors.js';
 
@@ -217,6 +219,20 @@ export class VersionErrors {
 
   swapFailed(message: string, cause: unknown): SwapFailedError {
     return new SwapFailedError(`swap failed: ${message}`, this.context(undefined, cause));
+  }
+
+  /** `setPercent()`/`promote()` with no canary serving. */
+  noCanary(operation: string): RolloutNoCanaryError {
+    return new RolloutNoCanaryError(`${operation}: plugin ${this.name} has no canary`, this.context());
+  }
+
+  /** The canary (this version) was aborted automatically. */
+  rolloutAborted(message: string, cause: unknown, calls?: number, failures?: number): RolloutAbortedError {
+    return new RolloutAbortedError(`canary ${this.#label} aborted: ${message}`, {
+      ...this.context(undefined, cause),
+      calls,
+      failures,
+    });
   }
 
   healthCheckTimeout(timeoutMs: number): PluginTimeoutError {

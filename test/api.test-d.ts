@@ -77,3 +77,25 @@ describe('loadPlugin<typeof import(...)> types', () => {
     expectTypeOf(untyped.call('anything')).toExtend<Promise<unknown>>();
   });
 });
+
+describe('a TypeScript plugin and a JavaScript plugin typed by JSDoc', () => {
+  type Ts = typeof import('./fixtures/types/ts-plugin.ts');
+  type Js = typeof import('./fixtures/types/jsdoc-plugin.mjs');
+  type Add = (a: number, b: number) => Promise<number>;
+  type Lookup = (id: string) => Promise<{ id: string; found: boolean }>;
+
+  it('a .ts plugin types its api with no setup: typeof import() of the .ts file', () => {
+    const ts = {} as Plugin<Ts>;
+    expectTypeOf(ts.api.add).toEqualTypeOf<Add>();
+    expectTypeOf(ts.api.lookup).toEqualTypeOf<Lookup>();
+    expectTypeOf<MethodName<Ts>>().toEqualTypeOf<'add' | 'lookup'>();
+    expectTypeOf(loadPlugin<Ts>('./ts-plugin.ts')).resolves.toEqualTypeOf<Plugin<Ts>>();
+  });
+
+  it('a .mjs plugin typed by JSDoc (allowJs) gives the same api', () => {
+    const js = {} as Plugin<Js>;
+    expectTypeOf(js.api.add).toEqualTypeOf<Add>();
+    expectTypeOf(js.api.lookup).toEqualTypeOf<Lookup>();
+    expectTypeOf<MethodName<Js>>().toEqualTypeOf<'add' | 'lookup'>();
+  });
+});

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPlugin } from '../src/index.js';
+import { loadPlugin, versionLabel } from '../src/index.js';
 import { BuildError, buildPlugin, watchPlugin, type BuiltPlugin } from '../src/cli/build.js';
 import { caught, tempDir, writePlugin } from './helpers.js';
 
@@ -99,8 +99,9 @@ describe('buildPlugin', () => {
     const plugin = await loadPlugin<{ greet(person: { name: string }): string }>(built.file);
     try {
       expect(await plugin.api.greet({ name: 'Ada' })).toBe('Hello, Ada!');
-      // loadPlugin's default version label is the same SHA-256 of the same bytes.
-      expect(plugin.version.startsWith(built.hash)).toBe(true);
+      // Named by the plugin, not by the hashed file; labelled by what it runs (the bundle imports nothing local).
+      expect(plugin.name).toBe('tiny');
+      expect(plugin.version).toBe((await versionLabel(built.file)).hash);
     } finally {
       await plugin.close();
     }
@@ -143,6 +144,8 @@ describe('buildPlugin', () => {
     const plugin = await loadPlugin<{ hi(): string }>(fromIndex.file);
     try {
       expect(await plugin.api.hi()).toBe('index');
+      // The plugin's own name, not the file's (which carries the hash).
+      expect(plugin.name).toBe('indexed');
     } finally {
       await plugin.close();
     }

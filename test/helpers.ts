@@ -87,3 +87,13 @@ export async function caught(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected the promise to reject');
 }
+
+/**
+ * esbuild keeps its service process (unref'd) for the life of the process, to reuse it; files whose
+ * tests bundle (isoplug build, inline versions) stop it after each test so that it ends with no child
+ * process left.
+ */
+export async function stopEsbuild(): Promise<void> {
+  const { stop } = await import('esbuild');
+  await stop();
+}

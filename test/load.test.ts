@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPlugin, type LoadOptions } from '../src/index.js';
@@ -26,9 +27,14 @@ interface Changing {
   added(): boolean;
 }
 
-/** The first 12 hex digits of the SHA-256 of a file: the default version label. */
+/** The default version label of a module that imports nothing: 12 hex digits of the SHA-256 of its name, size and bytes. */
 function hashOf(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
+  const bytes = readFileSync(path);
+  return createHash('sha256')
+    .update(`${basename(path)}\0${bytes.length}\0`)
+    .update(bytes)
+    .digest('hex')
+    .slice(0, 12);
 }
 
 describe('loadPlugin: first load', () => {
@@ -159,19 +165,22 @@ describe('loadPlugin: load failures reject ERR_PLUGIN_LOAD and leave no worker',
   it('L2: missing file: cause code ENOENT', async () => {
     await expect(loadPlugin(fixture('l-does-not-exist.mjs'))).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
-      cause: { code: 'ENOENT' },
+      cause: { code: 'ERR_PLUGIN_ENTRY', cause: { code: 'ENOENT' } },
     });
   });
 
   it('L2: relative path without ./ to a missing file: cause code ENOENT', async () => {
     await expect(loadPlugin('l-does-not-exist-either.mjs')).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
-      cause: { code: 'ENOENT' },
+      cause: { code: 'ERR_PLUGIN_ENTRY', cause: { code: 'ENOENT' } },
     });
   });
 
-  it('L2: a directory: cause code EISDIR', async () => {
-    await expect(loadPlugin(tempDir())).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', cause: { code: 'EISDIR' } });
+  it('L2: a folder without an entry: cause code ERR_PLUGIN_ENTRY', async () => {
+    await expect(loadPlugin(tempDir())).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      cause: { code: 'ERR_PLUGIN_ENTRY' },
+    });
   });
 
   it('L2: a data: URL (string or URL) is refused: the cause names the specifier', async () => {

@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ManagerReloadError, PluginManager } from '../src/index.js';
-import { caught, fixture, tempDir } from './helpers.js';
+import { caught, fixture, tempDir, stopEsbuild } from './helpers.js';
 import { install } from './manager-helpers.js';
+
+// Inline versions are bundled by esbuild: its service process ends after each test.
+afterEach(stopEsbuild);
 
 describe.each(['worker', 'inline'] as const)(
   'PluginManager.reload() asks reloadable() (isolation: %s)',

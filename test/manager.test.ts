@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,8 +7,11 @@ import { PluginManager, type ManagerFs } from '../src/index.js';
 import { diffScan, scanPlugins } from '../src/manager/scan.js';
 import { serveVault, serviceTable } from '../src/manager/vault.js';
 import type { WireReply } from '../src/shared/peer-wire.js';
-import { caught, fixture, tempDir } from './helpers.js';
+import { caught, fixture, tempDir, stopEsbuild } from './helpers.js';
 import { atomicSave, install, until } from './manager-helpers.js';
+
+// Inline versions are bundled by esbuild: its service process ends after each test.
+afterEach(stopEsbuild);
 
 function memfs(files: Record<string, string>): ManagerFs {
   return createFsFromVolume(Volume.fromJSON(files)).promises;

@@ -7,13 +7,16 @@
  * methods, `Promise`) cannot change how replies travel.
  */
 import { AsyncResource } from 'node:async_hooks';
+import * as nodeModule from 'node:module';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
-import { pack } from '../src/shared/envelope.js';
+import { pack, uncarry } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
+import { compileModule, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
+import { checkTransfer, readMark } from '../src/shared/transfer-check.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
   HOOK_SERVE,
@@ -27,6 +30,7 @@ import {
   type HookFlag,
   type ReplyTag,
   type BootData,
+  type CodeCacheStatus,
   type Calls,
   type ErrReply,
   type HostMessage,
@@ -61,6 +65,8 @@ function openSockets(): number {
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
 const apply = Reflect.apply;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the promise as `this`
+const promiseThen = Promise.prototype.then;
 const isArray = Array.isArray;
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the map as `this`
 const mapGet = Map.prototype.get;
@@ -93,8 +99,8 @@ let received = 0;
 const kept = new Map<number, Replies>();
 
 /** Every message to the host on the private port goes through here. Throws what postMessage throws (then nothing was sent or counted). */
-function post(message: WorkerMessage): number {
-  apply(postMessage, port, [message]);
+function post(message: WorkerMessage, transferList?: readonly unknown[]): number {
+  apply(postMessage, port, transferList === undefined ? [message] : [message, transferList]);
   return ++sent;
 }
 
@@ -118,12 +124,42 @@ const REPLIES_PER_MESSAGE = 16;
 let maxPayloadBytes: number | undefined;
 let maxArrayBufferBytes: number | undefined;
 
-function ok(id: number, value: unknown): void {
+function ok(id: number, result: unknown): void {
+  // transfer(value, list): reading the mark, and checking its list, runs plugin code (a getter, a Proxy).
+  let mark: ReturnType<typeof readMark>;
+  let problem: TypeError | undefined;
+  try {
+    mark = readMark(result);
+    if (mark !== undefined) problem = checkTransfer(mark.value, mark.list);
+  } catch (error) {
+    return fail(id, error);
+  }
+  if (problem !== undefined) return reply(Tag.Err, id, { e: pack(problem), clone: true } satisfies ErrReply);
+  const value = mark === undefined ? result : mark.value;
   if (maxPayloadBytes !== undefined) {
     const refused = sized(value, maxPayloadBytes);
     if (refused !== undefined) return reply(Tag.Err, id, refused);
   }
-  reply(Tag.Ok, id, value);
+  if (mark === undefined) reply(Tag.Ok, id, value);
+  else moved(id, value, mark.list);
+}
+
+/**
+ * A result with a transfer list travels alone, after the replies settled before it. Only its id is
+ * kept for the loss protocol: its buffers are detached here once posted, and a lost single reply is
+ * never sent again (it fails its call), so there is nothing to resend.
+ */
+function moved(id: number, value: unknown, list: readonly unknown[]): void {
+  flush();
+  let seq: number;
+  try {
+    seq = post(replyMessage(Tag.Ok, id, value), list);
+  } catch (error) {
+    // What the check cannot see (a pooled Buffer's memory on Node 22+): postMessage detaches nothing when it throws.
+    post(cloneError(id, error));
+    return;
+  }
+  kept.set(seq, replyMessage(Tag.Ok, id, undefined));
 }
 
 function fail(id: number, error: unknown): void {
@@ -238,17 +274,37 @@ const hooks = new Map<string, Fn>();
 
 let loading = false;
 
+/**
+ * Node's compile cache (22.1+) for the import that follows: Node verifies and writes its entries itself.
+ * A failure (or a `NODE_COMPILE_CACHE` of the user's, which takes precedence) leaves the import as it was.
+ */
+function enableCompileCache(dir: string): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+  try {
+    enable?.(dir);
+  } catch {
+    // The import compiles from source.
+  }
+}
+/** The next version compiled ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
+let prepared: Prepared | undefined;
+
 async function load(message: LoadMessage): Promise<void> {
   maxPayloadBytes = message.maxPayloadBytes;
   maxArrayBufferBytes = message.maxArrayBufferBytes;
   if (maxArrayBufferBytes !== undefined) setInterval(checkArrayBuffers, 100).unref();
   let ns: Namespace;
+  let compiled: Compiled | undefined;
   try {
-    ({ ns } = await importNamespace(message.url));
+    if (message.compileCacheDir !== undefined) enableCompileCache(message.compileCacheDir);
+    if (message.code === undefined) ({ ns } = await importNamespace(message.url));
+    else ({ ns } = compiled = compileModule(message.code, prepared));
   } catch (error) {
+    prepared = undefined;
     send({ t: Tag.LoadFailed, stage: 'import', error: pack(error) });
     return;
   }
+  prepared = undefined;
   send({ t: Tag.Imported });
   try {
     const onLoad = readHook(ns, 'onLoad');
@@ -270,14 +326,26 @@ async function load(message: LoadMessage): Promise<void> {
     free: onFree !== undefined,
     hooks: [...hooks.keys()],
     dependencies: surface.dependencies,
+    code: compiled?.status ?? ('off' satisfies CodeCacheStatus),
   });
+  if (compiled !== undefined && message.code?.harvest === true)
+    harvest(compiled, (data) => send({ t: Tag.CodeCache, data }));
+}
+
+function rethrowCarried(error: unknown): never {
+  throw uncarry(error);
 }
 
 /** Replaces each callback slot's MessagePort with a Comlink proxy to the host function. */
 function withCallbacks(args: unknown[], slots: number[]): unknown[] {
   for (const slot of slots) {
     // Node's MessagePort is an EventTarget with start(): Comlink speaks to it directly.
-    args[slot] = wrap(args[slot] as Endpoint);
+    // Called through a Proxy that rebuilds what the host function threw (src/callbacks.ts packs it);
+    // everything else (release, the refused walks) reaches Comlink's own proxy unchanged.
+    const remote = wrap(args[slot] as Endpoint) as unknown as (...list: unknown[]) => Promise<unknown>;
+    args[slot] = new Proxy(remote, {
+      apply: (target, self, list) => apply(promiseThen, apply(target, self, list), [undefined, rethrowCarried]),
+    });
   }
   return args;
 }
@@ -358,6 +426,15 @@ function onMessage(message: HostMessage): void {
       if (loading) return;
       loading = true;
       void load(message);
+      return;
+    case Tag.Prepare:
+      if (loading) return;
+      try {
+        prepared = prepareModule(message.code);
+      } catch {
+        // A module that does not compile fails at its Load, with the error.
+        prepared = undefined;
+      }
       return;
   }
 }

@@ -53,6 +53,11 @@ export function bigPluginSource(label, targetBytes = 500_000) {
   ].join('\n');
 }
 
+/** The same module as CommonJS (`exports.x = function x`): the form the code cache serves. */
+export function toCommonJs(source) {
+  return source.replace(/^export const /m, 'const ').replace(/^export function (\w+)/gm, 'exports.$1 = function $1');
+}
+
 /** Writes version `a` and `b` of the big plugin into a fresh temp dir; returns their paths. */
 export function writeBigPlugins() {
   const dir = mkdtempSync(join(tmpdir(), 'isoplug-bench-'));

@@ -6,10 +6,11 @@ import { fileURLToPath } from 'node:url';
  * `onProgress` gets its `{ type: 'progress' }` messages. The child must exit by itself after sending
  * its result; if it has not within `exitGraceMs`, it is killed and `hygiene` says so.
  */
-export function runChild(url, args, { onProgress, exitGraceMs = 15_000, timeoutMs = 600_000 } = {}) {
+export function runChild(url, args, { onProgress, exitGraceMs = 15_000, timeoutMs = 600_000, env } = {}) {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(url), args, {
       execArgv: ['--expose-gc'],
+      ...(env ? { env } : {}),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;

@@ -2,8 +2,9 @@
 // gc) and RSS every 20 swaps, against the naive way of reloading (re-importing the module in the host
 // with a cache-busting query string). Each side runs in its own child process so neither pollutes the
 // other. The naive side gets the time left of the ~2-minute budget (at least MIN_NAIVE_MS).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { writeBigPlugins } from '../lib/bigplugin.mjs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { toCommonJs, writeBigPlugins } from '../lib/bigplugin.mjs';
 import { runChild } from '../lib/child.mjs';
 import { makeFigure } from '../lib/results.mjs';
 import { slope } from '../lib/stats.mjs';
@@ -45,12 +46,24 @@ export async function runLeak({ progress, resultsDir }) {
   const notes = [];
   const plugins = writeBigPlugins();
   let isoResult;
+  let cachedResult;
   let naiveResult;
   const started = performance.now();
   try {
     progress(`leak: isoplug swap 0/${SWAPS}…`, { force: true });
     isoResult = await runChild(CHILD, ['isoplug', String(SWAPS), String(10 * 60_000), plugins.a, plugins.b], {
       onProgress: (m) => progress(`leak: isoplug swap ${m.done}/${m.total}…`),
+    });
+    // The same swaps of the plugin as CommonJS, served by the code cache (a folder of its own).
+    const cjs = ['a', 'b'].map((v) => {
+      const path = join(plugins.dir, `big-${v}.cjs`);
+      writeFileSync(path, toCommonJs(readFileSync(plugins[v], 'utf8')));
+      return path;
+    });
+    progress(`leak: isoplug swap with the code cache 0/${SWAPS}…`, { force: true });
+    cachedResult = await runChild(CHILD, ['isoplug', String(SWAPS), String(10 * 60_000), ...cjs], {
+      onProgress: (m) => progress(`leak: isoplug swap with the code cache ${m.done}/${m.total}…`),
+      env: { ...process.env, XDG_CACHE_HOME: join(plugins.dir, 'cache-home') },
     });
     const naiveBudget = Math.max(MIN_NAIVE_MS, BUDGET_MS - (performance.now() - started));
     progress(`leak: naive reload 0/${SWAPS} (budget ${(naiveBudget / 1000).toFixed(0)} s)…`, { force: true });
@@ -62,6 +75,7 @@ export async function runLeak({ progress, resultsDir }) {
   }
 
   const iso_ = analyse(isoResult);
+  const cached = analyse(cachedResult);
   const naive = analyse(naiveResult);
   if (naiveResult?.stoppedEarly) {
     notes.push(
@@ -70,6 +84,7 @@ export async function runLeak({ progress, resultsDir }) {
   }
   for (const [label, r] of [
     ['isoplug', isoResult],
+    ['isoplug with the code cache', cachedResult],
     ['naive', naiveResult],
   ]) {
     if (!r) continue;
@@ -117,6 +132,19 @@ export async function runLeak({ progress, resultsDir }) {
       better: 'lower',
       bar: { op: '==', limit: 0 },
       note: isoResult ? [...isoResult.failures, ...isoResult.swapErrors].join(' | ') || 'none' : 'skipped',
+    }),
+    makeFigure({
+      part: 'leak',
+      key: 'leak.codeCache.heapGrowth',
+      name: `host heap growth over ${cached?.swaps ?? SWAPS} swaps, code cache on (CommonJS plugin)`,
+      value: cached ? cached.heapGrowth / MB : null,
+      unit: 'MB',
+      better: 'lower',
+      peers: iso_ ? { 'cache off (ES module)': iso_.heapGrowth / MB } : {},
+      bar: { op: '<=', limit: 2 },
+      note: cached
+        ? `heap slope ${num(cached.heapSlope / KB)} KB/swap, RSS slope ${num(cached.rssSlope / KB)} KB/swap, RSS growth ${num(cached.rssGrowth / MB)} MB`
+        : 'skipped',
     }),
     makeFigure({
       part: 'leak',
@@ -168,7 +196,11 @@ export async function runLeak({ progress, resultsDir }) {
       'time',
       'failed calls / reloads',
     ],
-    [row('isoplug hs.swap()', iso_, isoResult), row("naive import(url + '?v=' + i)", naive, naiveResult)],
+    [
+      row('isoplug hs.swap()', iso_, isoResult),
+      row('isoplug hs.swap(), CommonJS, code cache on', cached, cachedResult),
+      row("naive import(url + '?v=' + i)", naive, naiveResult),
+    ],
     {
       title: `LEAK — host memory, sampled every 20 reloads after gc(); slopes over the last half; isoplug ÷ naive: heap growth ${ratio(figures[0].ratios.naive)}, RSS slope ${ratio(figures[1].ratios.naive)}`,
     },

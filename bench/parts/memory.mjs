@@ -1,8 +1,11 @@
 // Part 4 — memory: RSS of 20 loaded idle plugins / 20, vs 20 bare `new Worker`s / 20; and what a hot
 // swap's standby costs: RSS of 20 idle hot swaps with `standby: true` / 20, minus 20 without / 20. Each
 // count is taken in a fresh child process; ROUNDS children of each kind, alternated; the median is
-// reported.
+// reported. Then the reload series (lib/reload-series.mjs): the host heap over 300 reloads with
+// isolation 'worker' and 'inline', beside a cache-busting import; written to results/reloads.json.
+import { writeFileSync } from 'node:fs';
 import { runChild } from '../lib/child.mjs';
+import { runReloads } from '../lib/reload-series.mjs';
 import { makeFigure } from '../lib/results.mjs';
 import { median } from '../lib/stats.mjs';
 import { formatTable, num, ratio } from '../lib/table.mjs';
@@ -18,7 +21,7 @@ const LABEL = {
   standby: 'hot swaps with standby',
 };
 
-export async function runMemory({ progress }) {
+export async function runMemory({ progress, resultsDir }) {
   const per = { isoplug: [], bare: [], hotswap: [], standby: [] };
   const notes = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -82,5 +85,18 @@ export async function runMemory({ progress }) {
       title: 'MEMORY — RSS delta after gc, median of the runs',
     },
   );
-  return { figures, tables: [table], notes };
+  const reloads = await runReloads({ progress });
+  figures.push(...reloads.figures);
+  notes.push(...reloads.notes);
+  writeFileSync(
+    new URL('reloads.json', resultsDir),
+    JSON.stringify({ generated: new Date().toISOString(), node: process.version, series: reloads.series }, null, 2) +
+      '\n',
+  );
+  const reloadTable = formatTable(
+    ['reload series (fresh process each)', 'heap growth', 'slope, last half', 'per reload', 'heap MB every 25 reloads'],
+    reloads.rows,
+    { title: 'MEMORY — host heap after gc over reloads of a ~500 KB plugin' },
+  );
+  return { figures, tables: [table, reloadTable], notes };
 }

@@ -1,7 +1,8 @@
 // hotswap's static-linking debug mode: the same plugins, the same API, run twice: first each version
 // in a worker of its own (isolation: 'worker', the default), then imported into the host thread
 // (isolation: 'inline'), where a debugger attached to this process stops at their breakpoints.
-// Inline is for debugging only: versions are never unloaded and a plugin's crash is the host's.
+// Inline is for debugging only: a plugin's crash is the host's. Each inline version is bundled (esbuild)
+// and evaluated in the host, so a closed version's memory comes back; stack traces point at the sources.
 //
 //   npm run build && node examples/inline/run.mjs
 //   node --inspect-brk examples/inline/run.mjs    then attach (chrome://inspect, or VS Code "Attach"),

@@ -11,8 +11,8 @@ Bundles a plugin (TypeScript or JavaScript) and everything it imports into one E
 sources give the same file, any change a new one, so each version has its own identity and its
 own copy of its dependencies.
 
-The entry is the file itself; for a folder, its package.json "main", else index.ts, index.mts,
-index.js or index.mjs.
+The entry is the file itself; for a folder, its package.json "exports" ('.') or "main", else the
+first of index.js, index.mjs, index.cjs, index.ts, index.mts, index.cts (the rule loadPlugin follows).
 
 Options:
   --name <name>      output base name (default: the package name, else the file or folder name)

@@ -5,11 +5,11 @@
  * esbuild is an optional peer dependency of isoplug, imported on first use.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
-
-type Esbuild = typeof import('esbuild');
+import { resolveEntry } from '../entry.js';
+import { importEsbuild, REQUIRE_SHIM, type Esbuild } from '../esbuild.js';
 
 export type BuildErrorCode =
   'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD' | 'ERR_BUILD_ON_BUILD';
@@ -103,37 +103,24 @@ export interface PluginEntry {
   readonly root: string;
 }
 
-const INDEX_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs'];
-const MAIN_EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '/index.ts', '/index.mts', '/index.js', '/index.mjs'];
-
-/**
- * Bundled CommonJS dependencies call `require()` for Node built-ins; an ES module has no `require`,
- * so give the bundle one.
- */
-const REQUIRE_SHIM =
-  "import { createRequire as __isoplugCreateRequire } from 'node:module';\nconst require = __isoplugCreateRequire(import.meta.url);";
-
-let esbuildModule: Promise<Esbuild> | undefined;
-
 /** Imports esbuild once; `ERR_BUILD_NO_ESBUILD` when it is not installed. */
-export function loadEsbuild(): Promise<Esbuild> {
-  esbuildModule ??= import('esbuild').catch((cause: unknown) => {
-    esbuildModule = undefined;
+export async function loadEsbuild(): Promise<Esbuild> {
+  try {
+    return await importEsbuild();
+  } catch (cause) {
     throw new BuildError(
       'ERR_BUILD_NO_ESBUILD',
       'esbuild is not installed; isoplug build needs it: npm install --save-dev esbuild',
       { cause },
     );
-  });
-  return esbuildModule;
+  }
 }
 
-async function kind(path: string): Promise<'file' | 'directory' | 'other' | undefined> {
+async function isFile(path: string): Promise<boolean> {
   try {
-    const info = await stat(path);
-    return info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other';
+    return (await stat(path)).isFile();
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -146,52 +133,20 @@ export function safeName(name: string): string {
 }
 
 /**
- * Finds the entry of a plugin given as a file or a folder. For a folder: its package.json `main`
- * (which must exist), else `index.ts`, `index.mts`, `index.js`, `index.mjs`. Rejects `ERR_BUILD_ENTRY`.
+ * Finds the entry of a plugin given as a file or a folder, by the rule `loadPlugin()` follows (a
+ * folder's package.json `exports`, else `main`, else an index file). Rejects `ERR_BUILD_ENTRY`.
  */
 export async function resolvePluginEntry(input: string): Promise<PluginEntry> {
-  const path = resolve(input);
-  const found = await kind(path);
-  if (found === undefined) throw new BuildError('ERR_BUILD_ENTRY', `plugin not found: ${input}`, { path: input });
-  if (found === 'file') {
-    const base = basename(path, extname(path));
-    return { entry: path, name: safeName(base === 'index' ? basename(dirname(path)) : base), root: dirname(path) };
+  let found;
+  try {
+    found = await resolveEntry(resolve(input));
+  } catch (cause) {
+    throw new BuildError('ERR_BUILD_ENTRY', (cause as Error).message, { path: input, cause });
   }
-  if (found !== 'directory')
-    throw new BuildError('ERR_BUILD_ENTRY', `plugin is neither a file nor a folder: ${input}`, { path: input });
-
-  let manifest: { name?: unknown; main?: unknown } | undefined;
-  const manifestPath = join(path, 'package.json');
-  if ((await kind(manifestPath)) === 'file') {
-    try {
-      manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as typeof manifest;
-    } catch (cause) {
-      throw new BuildError(
-        'ERR_BUILD_ENTRY',
-        `cannot read ${join(input, 'package.json')}: ${(cause as Error).message}`,
-        { path: manifestPath, cause },
-      );
-    }
-  }
-  const name = safeName(typeof manifest?.name === 'string' ? manifest.name : basename(path));
-  if (typeof manifest?.main === 'string') {
-    for (const extension of MAIN_EXTENSIONS) {
-      const candidate = resolve(path, manifest.main + extension);
-      if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
-    }
-    throw new BuildError('ERR_BUILD_ENTRY', `main of ${join(input, 'package.json')} not found: ${manifest.main}`, {
-      path: resolve(path, manifest.main),
-    });
-  }
-  for (const file of INDEX_FILES) {
-    const candidate = join(path, file);
-    if ((await kind(candidate)) === 'file') return { entry: candidate, name, root: path };
-  }
-  throw new BuildError(
-    'ERR_BUILD_ENTRY',
-    `no entry in ${input}: no package.json main and no ${INDEX_FILES.join(', ')}`,
-    { path: input },
-  );
+  if (found.folder)
+    return { entry: found.entry, name: safeName(found.packageName ?? basename(found.root)), root: found.root };
+  const base = basename(found.entry, extname(found.entry));
+  return { entry: found.entry, name: safeName(base === 'index' ? basename(found.root) : base), root: found.root };
 }
 
 export function esbuildOptions(
@@ -212,7 +167,8 @@ export function esbuildOptions(
     metafile: true,
     logLevel: 'silent',
     charset: 'utf8',
-    banner: { js: REQUIRE_SHIM },
+    // The first line names the plugin: `loadPlugin()` takes its name from it, not from the hashed file name.
+    banner: { js: `// isoplug build: name=${name}\n${REQUIRE_SHIM}` },
     define: options.define ?? {},
     external: options.external ?? [],
     minify: options.minify ?? false,
@@ -285,7 +241,7 @@ export async function emit(
   const hash = createHash('sha256').update(contents).digest('hex').slice(0, 8);
   const file = join(outDir, `${name}.${hash}.mjs`);
   let written = false;
-  if ((await kind(file)) !== 'file') {
+  if (!(await isFile(file))) {
     const aside = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       await writeFile(aside, contents);

@@ -28,7 +28,7 @@ import { LiveJobs, makeJob, type LiveJob } from './jobs.js';
 import { resolveManagerOptions, type PluginManagerOptions, type ResolvedManagerOptions } from './options.js';
 import { diffScan, scanPlugins, type ManagerFs, type ScannedPlugin } from './scan.js';
 import { serveVault, serviceTable } from './vault.js';
-import { WorkerVersion, type ManagedVersion } from './version.js';
+import { WorkerVersion, type ManagedVersion, type VersionClosed } from './version.js';
 import { watchDirectory } from './watch.js';
 import { ReloadDeadline } from './reload-deadline.js';
 import { trackLive } from '../live.js';
@@ -55,6 +55,8 @@ export interface EachResult {
 export interface ManagerEvents {
   reload: [result: ReloadResult];
   reloadError: [error: Error];
+  /** A version ended: retired by a reload, removed, closed with the manager, or a new one destroyed by a failed reload. */
+  versionClosed: [closed: VersionClosed];
 }
 
 interface Entry {
@@ -259,7 +261,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
     const data = this.#options.data;
     const version =
       this.#options.isolation === 'inline'
-        ? await InlineVersion.load(name, entry, hash, data)
+        ? await InlineVersion.load(name, entry, hash, data, this.#options.inline)
         : await WorkerVersion.load(name, entry, hash, data, this.#options.load, limit.bounds);
     return { name, version, hash, ports: [] };
   }
@@ -301,12 +303,21 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
 
   /** Closes (drain, onFree) or destroys a version, then its host-side ports. */
   async #end(entry: Entry, drainTimeoutMs: number | undefined): Promise<void> {
+    let report;
     try {
       if (drainTimeoutMs === undefined) await entry.version.destroy();
-      else await entry.version.close(drainTimeoutMs);
+      else report = await entry.version.close(drainTimeoutMs);
     } finally {
       for (const port of entry.ports) port.close();
     }
+    const { name, version, leftovers } = entry.version;
+    emitSafely(this, 'versionClosed', {
+      name,
+      version,
+      how: drainTimeoutMs === undefined ? 'destroyed' : 'closed',
+      report,
+      leftovers,
+    });
   }
 
   /** Closes old versions with their drain, each after the old versions that depend on it. */

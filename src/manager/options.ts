@@ -30,12 +30,22 @@ export interface PluginManagerOptions {
    */
   data?: unknown;
   /**
-   * `'worker'`: each version in its own worker (the product). `'inline'`: in the host thread, imported
-   * with a cache-busting query, same API and lifecycle, so breakpoints work. DEBUG ONLY: inline versions
-   * are never unloaded from memory, and a plugin's crash or infinite loop is the host's.
+   * `'worker'`: each version in its own worker (the product). `'inline'`: in the host thread, bundled
+   * with esbuild and evaluated there, same API and lifecycle, so breakpoints and stack traces point at
+   * the sources; a closed version's memory comes back once nothing refers to it. DEBUG ONLY: a plugin's
+   * crash or infinite loop is the host's, and what a version leaves reachable from the host (a server,
+   * a global, a `process` listener) keeps it in memory. Without esbuild installed, inline versions are
+   * imported instead and never unloaded.
    * @default 'worker'
    */
   isolation?: 'worker' | 'inline';
+  /**
+   * Inline mode only. `external`: bare packages (and their subpaths) imported once by the host and
+   * shared by every version, instead of bundled into each version: native addons, and deliberate
+   * singletons. Shared packages are never unloaded.
+   * @default { external: [] }
+   */
+  inline?: { external?: readonly string[] };
   /**
    * `loadPlugin()` options for every worker version (`callTimeoutMs`, `readyTimeoutMs`, `resourceLimits`,
    * `env`, `execArgv`, `maxPayloadBytes`, `maxArrayBufferMb`); `data`, `name` and `version` are the manager's.
@@ -80,11 +90,14 @@ export interface ResolvedManagerOptions {
   readonly extension: (() => unknown) | undefined;
   readonly data: unknown;
   readonly isolation: 'worker' | 'inline';
+  readonly inline: { readonly external: readonly string[] };
   readonly load: ResolvedLoadOptions;
   readonly drainTimeoutMs: number;
   readonly watchDebounceMs: number;
   readonly reloadTimeoutMs: number;
 }
+
+const INLINE_KEYS: ReadonlySet<string> = new Set(['external']);
 
 const FS_METHODS = ['readdir', 'stat', 'readFile'];
 
@@ -95,6 +108,7 @@ const KEYS: ReadonlySet<string> = new Set([
   'extension',
   'data',
   'isolation',
+  'inline',
   'load',
   'drainTimeoutMs',
   'watchDebounceMs',
@@ -118,6 +132,11 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
   if (isolation !== undefined && isolation !== 'worker' && isolation !== 'inline') {
     throw new PluginOptionRangeError('options.isolation', `expected 'worker' or 'inline', got ${typeName(isolation)}`);
   }
+  const inline = plainObject('options.inline', options['inline']);
+  if (inline !== undefined) knownKeys('options.inline', inline, INLINE_KEYS);
+  const external = inline?.['external'] ?? [];
+  if (!Array.isArray(external) || !external.every((name) => typeof name === 'string' && name.length > 0))
+    wrongType('options.inline.external', 'an array of package names', external);
   const load = plainObject('options.load', options['load']);
   for (const key of ['data', 'name', 'version']) {
     if (load !== undefined && key in load) throw new PluginOptionTypeError(`options.load.${key}`, 'set by the manager');
@@ -136,6 +155,7 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
     extension,
     data: options['data'],
     isolation: isolation ?? MANAGER_DEFAULTS.isolation,
+    inline: { external: Object.freeze([...(external as string[])]) },
     load: resolvedLoad,
     drainTimeoutMs: duration('options.drainTimeoutMs', options['drainTimeoutMs'], MANAGER_DEFAULTS.drainTimeoutMs),
     watchDebounceMs: duration(

@@ -2,13 +2,18 @@
  * Finds the plugins in the manager's directory and hashes their content. Reads through an injectable
  * `fs` (anything shaped like `node:fs/promises`), so the directory logic is testable on memfs.
  *
- * A plugin is a module file (`.js`, `.mjs`, `.cjs`), named by its base name, or a folder, named by
- * the folder, whose entry is its package.json `main`, else `index.js`, else `index.mjs`. A file's hash
- * covers its bytes; a folder's covers every file in it (relative paths sorted, each path and its bytes).
+ * A plugin is a module file (`.js`, `.mjs`, `.cjs`, `.ts`, `.mts`, `.cts`), named by its base name, or
+ * a folder, named by the folder, whose entry `loadPlugin()`'s rule finds (entry.ts: package.json
+ * `exports`/`main`, else an index file). A file's hash covers its bytes; a folder's covers every file
+ * in it (relative paths sorted, each path and its bytes) except what is under a `node_modules`: for
+ * those, what decides the installed versions counts instead, the folder's lock files (ordinary files
+ * of the folder), npm's record of the install (`node_modules/.package-lock.json`) and the `version` of
+ * each dependency its package.json names. So a reload beside a large install reads a few files.
  * Dot-files and editors' backup files (`~`, `.swp`, `.tmp`) at the top level are ignored.
  */
 import { createHash } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
+import { MODULE_EXTENSIONS, resolveEntry } from '../entry.js';
 import { ManagerScanError } from '../shared/errors.js';
 
 /** The part of `node:fs/promises` the scan uses. */
@@ -26,8 +31,6 @@ export interface ScannedPlugin {
   readonly hash: string;
 }
 
-const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
-
 function ignored(name: string): boolean {
   return (
     name.startsWith('.') ||
@@ -42,18 +45,11 @@ async function names(fs: ManagerFs, dir: string): Promise<string[]> {
   return (await fs.readdir(dir)).map(String).sort();
 }
 
-async function exists(fs: ManagerFs, path: string): Promise<boolean> {
-  try {
-    return (await fs.stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** Every file under `dir`, as sorted relative paths. */
+/** Every file under `dir`, as sorted relative paths, not descending into `node_modules`. */
 async function walk(fs: ManagerFs, dir: string, prefix = ''): Promise<string[]> {
   const files: string[] = [];
   for (const name of await names(fs, dir)) {
+    if (name === 'node_modules') continue;
     const stat = await fs.stat(join(dir, name));
     if (stat.isDirectory()) files.push(...(await walk(fs, join(dir, name), `${prefix}${name}/`)));
     else if (stat.isFile()) files.push(`${prefix}${name}`);
@@ -61,21 +57,56 @@ async function walk(fs: ManagerFs, dir: string, prefix = ''): Promise<string[]> 
   return files;
 }
 
-async function folderEntry(fs: ManagerFs, folder: string): Promise<string | undefined> {
-  const pkgPath = join(folder, 'package.json');
-  if (await exists(fs, pkgPath)) {
-    let main: unknown;
+async function folderEntry(fs: ManagerFs, folder: string): Promise<string> {
+  try {
+    return (await resolveEntry(folder, fs)).entry;
+  } catch (error) {
+    throw new ManagerScanError(`plugin folder ${folder} has no entry: ${(error as Error).message}`, {
+      pluginName: basename(folder),
+      cause: error,
+    });
+  }
+}
+
+const DEPENDENCY_FIELDS = ['dependencies', 'optionalDependencies', 'peerDependencies'];
+
+async function readOptional(fs: ManagerFs, path: string): Promise<Uint8Array | string | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What decides a folder's installed packages: npm's install record and each declared dependency's version. */
+async function installed(fs: ManagerFs, folder: string): Promise<Array<[string, Uint8Array | string]>> {
+  const parts: Array<[string, Uint8Array | string]> = [];
+  const record = await readOptional(fs, join(folder, 'node_modules', '.package-lock.json'));
+  if (record !== undefined) parts.push(['node_modules/.package-lock.json', record]);
+  const manifest = await readOptional(fs, join(folder, 'package.json'));
+  if (manifest === undefined) return parts;
+  let names: string[] = [];
+  try {
+    const parsed = JSON.parse(String(manifest)) as Record<string, unknown>;
+    names = DEPENDENCY_FIELDS.flatMap((field) => {
+      const deps = parsed[field];
+      return deps !== null && typeof deps === 'object' ? Object.keys(deps) : [];
+    });
+  } catch {
+    return parts; // the entry resolver reports a bad package.json
+  }
+  for (const name of [...new Set(names)].sort()) {
+    const path = `node_modules/${name}/package.json`;
+    const bytes = await readOptional(fs, join(folder, path));
+    let version = 'missing';
     try {
-      main = (JSON.parse(String(await fs.readFile(pkgPath))) as { main?: unknown }).main;
-    } catch (error) {
-      throw new ManagerScanError(`${pkgPath} cannot be read as JSON`, { pluginName: basename(folder), cause: error });
+      if (bytes !== undefined) version = String((JSON.parse(String(bytes)) as { version?: unknown }).version);
+    } catch {
+      version = 'unreadable';
     }
-    if (typeof main === 'string' && main.length > 0) return join(folder, main);
+    parts.push([path, version]);
   }
-  for (const index of ['index.js', 'index.mjs']) {
-    if (await exists(fs, join(folder, index))) return join(folder, index);
-  }
-  return undefined;
+  return parts;
 }
 
 function hashOf(parts: Array<[string, Uint8Array | string]>): string {
@@ -108,18 +139,15 @@ export async function scanPlugins(fs: ManagerFs, dir: string): Promise<Map<strin
     let plugin: ScannedPlugin;
     if (stat.isFile()) {
       const ext = extname(entryName);
-      if (!MODULE_EXTENSIONS.has(ext)) continue;
+      if (!MODULE_EXTENSIONS.includes(ext)) continue;
       const name = basename(entryName, ext);
       plugin = { name, entry: path, hash: hashOf([[entryName, await fs.readFile(path)]]) };
     } else if (stat.isDirectory()) {
       const entry = await folderEntry(fs, path);
-      if (entry === undefined)
-        throw new ManagerScanError(`plugin folder ${path} has no entry (package.json main, index.js or index.mjs)`, {
-          pluginName: entryName,
-        });
       const files = await walk(fs, path);
       const parts: Array<[string, Uint8Array | string]> = [];
       for (const file of files) parts.push([file, await fs.readFile(join(path, file))]);
+      parts.push(...(await installed(fs, path)));
       plugin = { name: entryName, entry, hash: hashOf(parts) };
     } else {
       continue;

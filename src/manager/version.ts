@@ -7,7 +7,20 @@ import type { MessagePort } from 'node:worker_threads';
 import type { LoadBounds } from '../admission.js';
 import { loadVersion } from '../load.js';
 import { resolveLoadOptions, type ResolvedLoadOptions } from '../options.js';
-import { kHasHook, kHook, kInvoke, type Plugin } from '../plugin.js';
+import { kHasHook, kHook, kInvoke, type CloseReport, type Plugin } from '../plugin.js';
+import type { InlineLeftovers } from './inline-leftovers.js';
+
+/** How a version of a managed plugin ended: the manager's `versionClosed` event. */
+export interface VersionClosed {
+  readonly name: string;
+  readonly version: string;
+  /** `'closed'`: drained and `onFree` ran (or timed out); `'destroyed'`: ended at once (it never switched in). */
+  readonly how: 'closed' | 'destroyed';
+  /** A worker version's close report (undefined when destroyed, and in inline mode). */
+  readonly report: CloseReport | undefined;
+  /** An inline version's leftovers: timers ended at close, handles still open (undefined for a worker version). */
+  readonly leftovers: InlineLeftovers | undefined;
+}
 
 export interface ManagedVersion {
   readonly name: string;
@@ -18,8 +31,10 @@ export interface ManagedVersion {
   call(method: string, args: unknown[]): Promise<unknown>;
   /** Calls a hook; `transfer` lists the MessagePorts in `args` to move (a worker) or to keep track of (inline). */
   hook(name: string, args: unknown[], transfer: MessagePort[]): Promise<unknown>;
-  /** Drains within `timeoutMs`, runs `onFree`, ends. */
-  close(timeoutMs: number): Promise<void>;
+  /** Drains within `timeoutMs`, runs `onFree`, ends; resolves with the worker's close report, if any. */
+  close(timeoutMs: number): Promise<CloseReport | undefined>;
+  /** What an inline version left behind, once it ended. */
+  readonly leftovers: InlineLeftovers | undefined;
   /** Ends now (a version that never switched in). */
   destroy(): Promise<void>;
 }
@@ -67,9 +82,10 @@ export class WorkerVersion implements ManagedVersion {
   hook(name: string, args: unknown[], transfer: MessagePort[]): Promise<unknown> {
     return this.#plugin[kHook](name, args, transfer.length > 0 ? { transfer } : undefined);
   }
-  async close(timeoutMs: number): Promise<void> {
-    await this.#plugin.close({ timeoutMs });
+  close(timeoutMs: number): Promise<CloseReport> {
+    return this.#plugin.close({ timeoutMs });
   }
+  readonly leftovers = undefined;
   destroy(): Promise<void> {
     return this.#plugin.destroy();
   }

@@ -1,11 +1,15 @@
 /**
  * Watches the plugin directory with `fs.watch` (the directory and each folder in it, so a plugin
- * folder's own files count; deeper sub-folders are not watched). Events are debounced: a reload starts
+ * folder's own files count; deeper sub-folders are not watched). `node_modules` is ignored, as the
+ * scan ignores it: an install shows as a change of the folder's lock file or package.json. Events are debounced: a reload starts
  * once the directory has been quiet for `debounceMs`. Editors' atomic saves (write a temp file, rename
  * it over the plugin) are directory events like any other, and the scan ignores temp and backup files.
  */
 import { watch, readdirSync, statSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+
+/** Names whose events are not changes of a plugin. */
+const IGNORED = /^node_modules(?:$|[\\/])/;
 
 export function watchDirectory(dir: string, debounceMs: number, onChange: () => void): () => void {
   const watchers = new Map<string, FSWatcher>();
@@ -14,7 +18,10 @@ export function watchDirectory(dir: string, debounceMs: number, onChange: () => 
   const add = (path: string) => {
     if (watchers.has(path)) return;
     try {
-      const watcher = watch(path, { persistent: true }, changed);
+      const watcher = watch(path, { persistent: true }, (_event, filename) => {
+        if (filename !== null && IGNORED.test(String(filename))) return;
+        changed();
+      });
       watcher.on('error', () => {
         watcher.close();
         watchers.delete(path);
@@ -35,6 +42,7 @@ export function watchDirectory(dir: string, debounceMs: number, onChange: () => 
     }
     const folders = new Set<string>();
     for (const name of names) {
+      if (IGNORED.test(name)) continue;
       const path = join(dir, name);
       try {
         if (statSync(path).isDirectory()) folders.add(path);

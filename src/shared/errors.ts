@@ -23,6 +23,9 @@ export interface PluginErrorContext {
 
 export type PluginErrorCode =
   | 'ERR_PLUGIN_LOAD'
+  | 'ERR_PLUGIN_ENTRY'
+  | 'ERR_PLUGIN_COMPILE'
+  | 'ERR_PLUGIN_NO_ESBUILD'
   | 'ERR_PLUGIN_NO_METHOD'
   | 'ERR_PLUGIN_CLOSED'
   | 'ERR_PLUGIN_TERMINATED'
@@ -36,6 +39,8 @@ export type PluginErrorCode =
   | 'ERR_PLUGIN_NON_ERROR_THROWN'
   | 'ERR_SWAP_FAILED'
   | 'ERR_SWAP_SUPERSEDED'
+  | 'ERR_ROLLOUT_NO_CANARY'
+  | 'ERR_ROLLOUT_ABORTED'
   | 'ERR_MANAGER_RELOAD'
   | 'ERR_MANAGER_SCAN'
   | 'ERR_MANAGER_DEPENDENCY'
@@ -75,6 +80,33 @@ export class PluginLoadError extends PluginError {
     brand(this, 'PluginLoadError');
   }
   readonly code = 'ERR_PLUGIN_LOAD' as const;
+}
+
+/** A plugin path names nothing, or a folder whose package.json (`exports`/`main`) or index file gives no entry module. */
+export class PluginEntryError extends PluginError {
+  static {
+    brand(this, 'PluginEntryError');
+  }
+  readonly code = 'ERR_PLUGIN_ENTRY' as const;
+}
+
+/** esbuild could not compile a TypeScript plugin (a syntax error, an import that resolves to nothing); `cause` is esbuild's. */
+export class PluginCompileError extends PluginError {
+  static {
+    brand(this, 'PluginCompileError');
+  }
+  readonly code = 'ERR_PLUGIN_COMPILE' as const;
+}
+
+/**
+ * A TypeScript plugin on a Node line without type stripping needs esbuild, which is not installed. The
+ * fix: `npm install esbuild`, or ship the plugin built (`isoplug build`).
+ */
+export class PluginNoEsbuildError extends PluginError {
+  static {
+    brand(this, 'PluginNoEsbuildError');
+  }
+  readonly code = 'ERR_PLUGIN_NO_ESBUILD' as const;
 }
 
 /** The name is not one of the module's own exported functions; the call never reached the worker. */
@@ -223,6 +255,40 @@ export class SwapSupersededError extends PluginError {
     brand(this, 'SwapSupersededError');
   }
   readonly code = 'ERR_SWAP_SUPERSEDED' as const;
+}
+
+/** `setPercent()` or `promote()` on a hot swap that has no canary (none rolled out, or it was aborted). */
+export class RolloutNoCanaryError extends PluginError {
+  static {
+    brand(this, 'RolloutNoCanaryError');
+  }
+  readonly code = 'ERR_ROLLOUT_NO_CANARY' as const;
+}
+
+/** What an automatic abort saw of the canary. */
+export interface RolloutAbortedContext extends PluginErrorContext {
+  /** Calls the canary had settled (in the window, with `abortOn.windowMs`). */
+  calls?: number | undefined;
+  /** Of those, the ones that failed. */
+  failures?: number | undefined;
+}
+
+/**
+ * A canary was aborted automatically: its failure rate passed `abortOn.failureRate`, or it crashed
+ * (then `cause` is the crash). The reason of an automatic `abort` event; `version` is the canary's.
+ */
+export class RolloutAbortedError extends PluginError {
+  static {
+    brand(this, 'RolloutAbortedError');
+  }
+  readonly code = 'ERR_ROLLOUT_ABORTED' as const;
+  readonly calls: number | undefined;
+  readonly failures: number | undefined;
+  constructor(message: string, context: RolloutAbortedContext = {}) {
+    super(message, context);
+    this.calls = context.calls;
+    this.failures = context.failures;
+  }
 }
 
 /** One plugin's failure in a reload. */

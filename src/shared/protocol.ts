@@ -30,11 +30,13 @@ export const Tag = {
   Lost: 3,
   /** host → worker: import this module (the first message; until then the runtime only waits). */
   Load: 4,
+  /** host → worker (a standby, before its `Load`): compile this module now, run it when `Load` names the same bytes. */
+  Prepare: 5,
   /**
    * host → worker: only `k`. Sent when the host received replies and has nothing else to send, so the
    * worker drops the replies (and the results they hold) it kept for a possible loss.
    */
-  Ack: 7,
+  Ack: 6,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -47,8 +49,10 @@ export const Tag = {
   Freed: 14,
   /** worker → host: the isolate's ArrayBuffers passed `maxArrayBufferMb`; the host ends the version. */
   OverLimit: 15,
+  /** worker → host: V8's cached data of the module, made after the load (`CodeLoad.harvest`). */
+  CodeCache: 16,
   /** worker → host: the module is imported (`onLoad` runs next): the version's boot slot can go to the next load. */
-  Imported: 16,
+  Imported: 17,
 } as const;
 
 /**
@@ -98,6 +102,42 @@ export interface LoadMessage extends Acknowledging {
   readonly maxPayloadBytes: number | undefined;
   /** `maxArrayBufferMb` in bytes (undefined: not watched). */
   readonly maxArrayBufferBytes: number | undefined;
+  /** Set when the module is compiled from these bytes (with the code cache) instead of imported from `url`. */
+  readonly code?: CodeLoad | undefined;
+  /**
+   * Where Node's own compile cache keeps the code of an imported module and its imports (Node 22.1+,
+   * `module.enableCompileCache`); undefined: not used.
+   */
+  readonly compileCacheDir?: string | undefined;
+}
+
+/** What the code cache says of a version's load (`'off'`: not used, the module was imported). */
+export type CodeCacheStatus = 'hit' | 'miss' | 'rejected' | 'off';
+
+/**
+ * A CommonJS module compiled by the runtime with `vm.Script`: the bytes the host read and hashed (never a
+ * second read of the file, which may have changed), and V8's cached data when the cache had an entry.
+ */
+export interface CodeLoad {
+  /** The module's path: its `__filename`, and the name in stack traces. */
+  readonly filename: string;
+  /** The SHA-256 of the source bytes (hex): a prepared module is used only for the same bytes. */
+  readonly digest: string;
+  /** The source bytes, then the cached data: one buffer for every thread of the version. */
+  readonly buffer: SharedArrayBuffer;
+  readonly sourceBytes: number;
+  /** 0: no cached data (a miss). */
+  readonly cacheBytes: number;
+  /**
+   * Set for one thread only: after its `Ready` it posts a `CodeCacheMessage`, with the cached data it made
+   * after a miss or a rejection (none after a hit).
+   */
+  readonly harvest: boolean;
+}
+
+export interface CodeCacheMessage {
+  readonly t: typeof Tag.CodeCache;
+  readonly data: Uint8Array | undefined;
 }
 
 export interface FreeMessage extends Acknowledging {
@@ -113,11 +153,18 @@ export interface LostMessage {
   readonly s: number;
 }
 
+/** A hot swap's standby compiles the next version ahead of the swap (`HotSwap.prepare`); nothing of it runs yet. */
+export interface PrepareMessage extends Acknowledging {
+  readonly t: typeof Tag.Prepare;
+  readonly code: CodeLoad;
+}
+
 export interface AckMessage extends Acknowledging {
   readonly t: typeof Tag.Ack;
 }
 
-export type HostMessage = LoadMessage | Calls | FreeMessage | AckMessage | (LostMessage & Acknowledging);
+export type HostMessage =
+  LoadMessage | PrepareMessage | Calls | FreeMessage | AckMessage | (LostMessage & Acknowledging);
 
 export interface ImportedMessage {
   readonly t: typeof Tag.Imported;
@@ -133,6 +180,8 @@ export interface ReadyMessage {
   readonly hooks: string[];
   /** The module's `dependencies` export when it is an array of strings (else empty). */
   readonly dependencies: string[];
+  /** How the code cache served this worker's load. */
+  readonly code: CodeCacheStatus;
 }
 
 export interface LoadFailedMessage {
@@ -165,7 +214,14 @@ export interface FreedMessage {
 }
 
 export type WorkerMessage =
-  Replies | ReadyMessage | LoadFailedMessage | FreedMessage | OverLimitMessage | LostMessage | ImportedMessage;
+  | Replies
+  | ReadyMessage
+  | LoadFailedMessage
+  | FreedMessage
+  | OverLimitMessage
+  | LostMessage
+  | CodeCacheMessage
+  | ImportedMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it

@@ -244,18 +244,20 @@ describe.skipIf(pgMissing !== undefined)(`following a deployment${pgMissing ? ` 
     expect(await host.api.version()).toBe('v2-again');
   });
 
-  it('a revision with a canary is refused ERR_FLEET_CANARY_UNSUPPORTED by a hot swap without rollout; promote applies', async () => {
+  it('a revision with a canary applies: the hot swap serves it beside the stable version; promote makes it stable', async () => {
     await using r = await setup('canary');
     await using host = await follow('canary');
     const v2 = await r.publish(bundle('v2'), { name: 'canary' });
-    const rejected = until(host, 'rejected');
-    await r.rollout('canary', v2.version, { percent: 25 });
-    expect((await rejected)[0]).toMatchObject({ revision: 2, error: { code: 'ERR_FLEET_CANARY_UNSUPPORTED' } });
-    expect(await host.api.version()).toBe('v1');
-    expect(host.status).toMatchObject({ state: 'failed', canary: undefined, stable: expect.any(String) });
-    const applied = until(host, 'applied');
+    const rolled = until(host, 'applied');
+    await r.rollout('canary', v2.version, { percent: 100 });
+    expect((await rolled)[0]).toMatchObject({ revision: 2 });
+    expect(host.status).toMatchObject({ state: 'ok', canary: v2.sha256, percent: 100, version: expect.any(String) });
+    expect(host.hotSwap.canary?.version).toBe(v2.sha256.slice(0, 12));
+    expect(await host.api.version()).toBe('v2');
+    const promoted = until(host, 'applied');
     await r.promote('canary');
-    expect((await applied)[0]).toMatchObject({ revision: 3, stable: v2.sha256 });
+    expect((await promoted)[0]).toMatchObject({ revision: 3, stable: v2.sha256 });
+    expect(host.hotSwap.canary).toBeUndefined();
     expect(await host.api.version()).toBe('v2');
   });
 

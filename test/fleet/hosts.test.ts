@@ -229,16 +229,15 @@ describe.skipIf(pgMissing !== undefined)(
       ]);
     });
 
-    it('rollout of a canary: refused by hot swaps without rollout (serving on); promote applies it everywhere', async () => {
+    it('rollout of a canary: every host serves it beside the stable one; promote makes it stable everywhere', async () => {
       expect(await publish('v10', [])).toMatchObject({ status: 0 });
-      const rollout = await cli('rollout', 'svc', versions.get('v10')!, '--percent', '20%', '--wait', '--json');
-      expect(rollout.status).toBe(1);
+      const rollout = await cli('rollout', 'svc', versions.get('v10')!, '--percent', '100%', '--wait', '--json');
+      expect(rollout.status).toBe(0);
       expect(JSON.parse(rollout.stdout)).toMatchObject({
-        deployment: { revision: 10, percent: 20, canary: expect.stringMatching(/^[0-9a-f]{64}$/) },
-        wait: { failed: IDS.map((host) => ({ host, error: { code: 'ERR_FLEET_CANARY_UNSUPPORTED' } })) },
+        deployment: { revision: 10, percent: 100, canary: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        wait: { done: true, converged: IDS, failed: [] },
       });
-      const served = await versionsServed();
-      expect(served.every((label) => label === 'v9a' || label === 'v9b')).toBe(true);
+      expect(await versionsServed()).toEqual(['v10', 'v10', 'v10']);
       const promote = await cli('promote', 'svc', '--wait');
       expect(promote.status).toBe(0);
       expect(promote.stdout).toContain('converged: 3/3 hosts on r11');

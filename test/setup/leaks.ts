@@ -2,7 +2,8 @@
  * Every test ends with nothing left behind, counted independently of isoplug's own bookkeeping:
  * - an async_hooks hook sees every Worker, MessagePort and child process, and every timer, interval and
  *   immediate created from this repository's code (src/, test/; vitest's own timers are not ours);
- * - the `isoplug:call` diagnostics channel reports every call when it is sent and when it settles.
+ * - the `isoplug:call` tracing channel reports every call when it starts (`start`) and when its promise has
+ *   settled (`asyncEnd`; `end` with an `error` for a call that threw before it had a promise).
  *
  * Each resource is blamed on the test that was running when it was created (before the first test: the
  * file's module scope or a `beforeAll`). After each test, from `onTestFinished` (which runs even when an
@@ -18,7 +19,7 @@ import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeEach, expect } from 'vitest';
-import type { CallMessage } from '../../src/diagnostics.js';
+import type { CallContext } from '../../src/diagnostics.js';
 import { soakState } from '../soak/state.js';
 
 type Kind = 'workers' | 'ports' | 'children' | 'timers' | 'immediates' | 'calls';
@@ -43,7 +44,7 @@ export type Leftovers = Record<Kind, number>;
 
 const FILE: Owner = { name: "the file's module scope or a beforeAll hook" };
 let owner: Owner = FILE;
-const live = new Map<number | CallMessage, Resource>();
+const live = new Map<number | CallContext, Resource>();
 /** Set while this file creates its own timers and immediates (not counted). */
 let quiet = false;
 
@@ -86,10 +87,14 @@ createHook({
   },
 }).enable();
 
-subscribe('isoplug:call', (message) => {
-  const call = message as CallMessage;
-  if (call.settled) live.delete(call);
-  else if (!inBackground()) live.set(call, { kind: 'calls', owner });
+subscribe('tracing:isoplug:call:start', (call) => {
+  if (!inBackground()) live.set(call as CallContext, { kind: 'calls', owner });
+});
+subscribe('tracing:isoplug:call:end', (call) => {
+  if ((call as CallContext).error !== undefined) live.delete(call as CallContext);
+});
+subscribe('tracing:isoplug:call:asyncEnd', (call) => {
+  live.delete(call as CallContext);
 });
 
 function count(which: (resource: Resource) => boolean): Leftovers {

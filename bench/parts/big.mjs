@@ -1,0 +1,257 @@
+// Part — big: swaps of big plugin versions with and without the code cache (LoadOptions.codeCache),
+// against a bare `new Worker` boot to its first reply, all interleaved in one run (the order of the
+// variants rotates every round). Two plugins: a generated 5 MB CommonJS module, and prettier 3 bundled
+// into one CommonJS file with its language plugins (a real library of that size). For each: swaps on
+// fresh workers and on the standby, with the cache off, cold (no entry: the load compiles and hands its
+// cache over) and warm (a hit), and on the standby with the next version prepared ahead (`prepare()`).
+// A swap is timed from swap() to the new version's first reply. Last, `threads: 4` against `threads: 1`
+// loads of the 5 MB module, cache off and warm.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
+import { fileURLToPath } from 'node:url';
+import { bigPluginSource, toCommonJs } from '../lib/bigplugin.mjs';
+import { bareBoot } from '../lib/raw.mjs';
+import { makeFigure } from '../lib/results.mjs';
+import { percentile, sleep } from '../lib/stats.mjs';
+import { formatTable, num, ratio } from '../lib/table.mjs';
+
+const ROUNDS = Number(process.env.BIG_ROUNDS ?? 15);
+/** After a standby swap or a prepare: the next standby boots (and compiles) in the background. */
+const SETTLE_MS = 400;
+const RUNTIME = `${process.version}-${process.arch}-${cachedDataVersionTag()}`;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The 5 MB generated module as CommonJS (the code cache serves CommonJS). */
+function generatedCjs(label) {
+  return toCommonJs(bigPluginSource(label, 5_000_000));
+}
+
+/** prettier 3 and its language plugins in one CommonJS file (esbuild), version `label`. */
+async function prettierBundle(dir, label) {
+  const { build } = await import('esbuild');
+  const plugins = ['babel', 'estree', 'typescript', 'postcss', 'markdown', 'html', 'yaml', 'graphql', 'angular'];
+  const entry = join(dir, `prettier-entry-${label}.cjs`);
+  writeFileSync(
+    entry,
+    [
+      `const prettier = require('prettier/standalone');`,
+      ...plugins.map((p) => `const ${p} = require('prettier/plugins/${p}');`),
+      `const plugins = [${plugins.join(', ')}];`,
+      `exports.version = () => ${JSON.stringify(label)};`,
+      `exports.format = (source) => prettier.format(source, { parser: 'babel', plugins });`,
+    ].join('\n'),
+  );
+  const outfile = join(dir, `prettier-${label}.cjs`);
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile,
+    nodePaths: [join(ROOT, 'node_modules')],
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
+const digestOf = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+export async function runBig({ iso, progress }) {
+  const dir = mkdtempSync(join(tmpdir(), 'isoplug-bench-big-'));
+  const cacheDir = join(dir, 'cache');
+  const codeCache = { dir: cacheDir };
+  const hotSwaps = [];
+  try {
+    progress('big: writing the 5 MB plugin and bundling prettier…', { force: true });
+    const plugins = {
+      gen5mb: ['a', 'b'].map((label) => {
+        const path = join(dir, `big-${label}.cjs`);
+        writeFileSync(path, generatedCjs(label));
+        return path;
+      }),
+      prettier: [await prettierBundle(dir, 'a'), await prettierBundle(dir, 'b')],
+    };
+    const sizes = Object.fromEntries(Object.entries(plugins).map(([k, [a]]) => [k, readFileSync(a).length]));
+    const entryOf = (path) => join(cacheDir, RUNTIME, `${digestOf(path)}.bin`);
+    const dropEntry = (path) => {
+      try {
+        unlinkSync(entryOf(path));
+      } catch {
+        // None yet.
+      }
+    };
+    /** Loads each version once with the cache on, so both have an entry. */
+    const warm = async (paths) => {
+      for (const path of paths) {
+        const plugin = await iso.loadPlugin(path, { codeCache, readyTimeoutMs: 120_000 });
+        await plugin.api.version();
+        await plugin.close();
+      }
+    };
+
+    const samples = {};
+    const push = (key, ms) => (samples[key] ??= []).push(ms);
+    const codeStatus = {};
+    const variants = [['bare', async () => push('bare', await bareBoot())]];
+    for (const [name, paths] of Object.entries(plugins)) {
+      await warm(paths);
+      const make = async (options) => {
+        const hs = await iso.createHotSwap(paths[0], { drainTimeoutMs: 10_000, readyTimeoutMs: 120_000, ...options });
+        hotSwaps.push(hs);
+        let n = 0;
+        return { hs, next: () => paths[++n % 2] };
+      };
+      const series = {
+        fresh_off: await make({ codeCache: false }),
+        fresh_on: await make({ codeCache }),
+        standby_off: await make({ codeCache: false, standby: true }),
+        standby_on: await make({ codeCache, standby: true }),
+      };
+      const timed = async (key, s, { cold = false, prepare = false } = {}) => {
+        const file = s.next();
+        if (cold) dropEntry(file);
+        if (prepare) {
+          await s.hs.prepare(file);
+          await sleep(SETTLE_MS);
+        }
+        const started = performance.now();
+        let replied;
+        // The first call after the switch, from the 'swap' listener: it is the new version's first reply.
+        s.hs.once('swap', () => (replied = s.hs.call('version').then(() => performance.now())));
+        const report = await s.hs.swap(file).catch((error) => {
+          // The whole chain of causes: which step of the load failed.
+          let text = '';
+          for (let e = error; e; e = e.cause) text += ` ← ${e.code ?? e.name}: ${e.message}`;
+          throw new Error(`${name}/${key}: swap to ${file} failed${text}`);
+        });
+        push(`${name}/${key}`, (await replied) - started);
+        const counts = (codeStatus[`${name}/${key}`] ??= {});
+        counts[report.codeCache] = (counts[report.codeCache] ?? 0) + 1;
+        await sleep(s.hs === series.standby_off.hs || s.hs === series.standby_on.hs ? SETTLE_MS : 50);
+      };
+      variants.push(
+        [`${name}/fresh, cache off`, () => timed('fresh, cache off', series.fresh_off)],
+        [`${name}/fresh, cold cache`, () => timed('fresh, cold cache', series.fresh_on, { cold: true })],
+        [`${name}/fresh, warm cache`, () => timed('fresh, warm cache', series.fresh_on)],
+        [`${name}/standby, cache off`, () => timed('standby, cache off', series.standby_off)],
+        [`${name}/standby, warm cache`, () => timed('standby, warm cache', series.standby_on)],
+        [`${name}/standby, prepared`, () => timed('standby, prepared', series.standby_on, { prepare: true })],
+      );
+      await sleep(SETTLE_MS);
+    }
+    const threads = (count, cache) => async () => {
+      const started = performance.now();
+      const plugin = await iso.loadPlugin(plugins.gen5mb[0], {
+        threads: count,
+        codeCache: cache ? codeCache : false,
+        readyTimeoutMs: 120_000,
+      });
+      push(`threads ${count}, cache ${cache ? 'warm' : 'off'}`, performance.now() - started);
+      await plugin.close();
+    };
+    variants.push(
+      ['t1 off', threads(1, false)],
+      ['t4 off', threads(4, false)],
+      ['t1 warm', threads(1, true)],
+      ['t4 warm', threads(4, true)],
+    );
+
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+      for (const [i, [label, run]] of order.entries()) {
+        progress(`big: round ${round + 1}/${ROUNDS}, ${i + 1}/${order.length}: ${label}`);
+        await run();
+      }
+    }
+
+    const p50 = (key) => percentile(samples[key] ?? [], 50);
+    const p90 = (key) => percentile(samples[key] ?? [], 90);
+    const bare = p50('bare');
+    const rows = [['bare Worker boot → first reply', num(bare), num(p90('bare')), '1.00×', '']];
+    const figures = [];
+    for (const name of Object.keys(plugins)) {
+      for (const key of [
+        'fresh, cache off',
+        'fresh, cold cache',
+        'fresh, warm cache',
+        'standby, cache off',
+        'standby, warm cache',
+        'standby, prepared',
+      ]) {
+        const k = `${name}/${key}`;
+        const status = Object.entries(codeStatus[k] ?? {})
+          .map(([s, c]) => `${s} ${c}`)
+          .join(', ');
+        rows.push([`${name} swap, ${key}`, num(p50(k)), num(p90(k)), ratio(p50(k) / bare), status]);
+        const bar =
+          name === 'gen5mb' && key === 'standby, prepared'
+            ? { against: 'bare', op: '<=', limit: 1.0 }
+            : name === 'gen5mb' && key === 'fresh, warm cache'
+              ? { against: 'bare', op: '<=', limit: 2.0 }
+              : name === 'gen5mb' && key === 'standby, warm cache'
+                ? { against: 'bare', op: '<=', limit: 1.0 }
+                : undefined;
+        figures.push(
+          makeFigure({
+            part: 'big',
+            key: `${name}-${key.replace(/[^a-z]+/g, '-')}`,
+            name: `${name} swap, ${key} (p50, swap() → first reply)`,
+            value: p50(k),
+            unit: 'ms',
+            better: 'lower',
+            peers: { bare },
+            baseline: 'bare',
+            bar,
+            note: `p90 ${num(p90(k))} ms; code cache: ${status}`,
+          }),
+        );
+      }
+    }
+    for (const cache of ['off', 'warm']) {
+      const t1 = p50(`threads 1, cache ${cache}`);
+      const t4 = p50(`threads 4, cache ${cache}`);
+      rows.push([
+        `gen5mb load, threads 1, cache ${cache}`,
+        num(t1),
+        num(p90(`threads 1, cache ${cache}`)),
+        ratio(t1 / bare),
+        '',
+      ]);
+      rows.push([
+        `gen5mb load, threads 4, cache ${cache}`,
+        num(t4),
+        num(p90(`threads 4, cache ${cache}`)),
+        ratio(t4 / bare),
+        `${num(t4 / t1)}× threads 1`,
+      ]);
+      figures.push(
+        makeFigure({
+          part: 'big',
+          key: `threads4-over-threads1-${cache}`,
+          name: `gen5mb load, threads 4 ÷ threads 1, cache ${cache} (p50)`,
+          value: t4 / t1,
+          unit: '×',
+          better: 'lower',
+          bar: cache === 'warm' ? { op: '<=', limit: 1.5 } : undefined,
+        }),
+      );
+    }
+    const table = formatTable(['variant', 'p50 ms', 'p90 ms', '× bare boot', 'code cache / note'], rows, {
+      title: `BIG — ${ROUNDS} interleaved rounds; gen5mb ${(sizes.gen5mb / 2 ** 20).toFixed(1)} MiB, prettier bundle ${(sizes.prettier / 2 ** 20).toFixed(1)} MiB`,
+    });
+    return {
+      figures,
+      tables: [table],
+      notes: [
+        `standby swaps are followed by a ${SETTLE_MS} ms pause (the next standby boots); a prepared swap waits ${SETTLE_MS} ms after prepare() so the standby has compiled`,
+        'a cold-cache swap includes the first worker serializing its cache right after Ready (it delays the first reply)',
+      ],
+    };
+  } finally {
+    for (const hs of hotSwaps.splice(0)) await hs.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
