@@ -3,7 +3,9 @@
 // open completes once the worker is reading) and closes it, and the import goes on. No assertion is about
 // time: each says how a load settles, what the queue held, and whether a worker was ever started.
 import { createHook } from 'node:async_hooks';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -114,9 +116,15 @@ describe('the boot queue', () => {
   });
 
   it('B4: readyTimeoutMs counts from the call: a read of the module file that never ends still fails in time', async () => {
-    // The module path is a FIFO nobody writes: the host's read of it blocks a pool thread until released.
+    // A FIFO nobody writes, where the host reads the version of a package the module imports (its
+    // package.json, for the label): the read blocks a pool thread until released. (A FIFO as the module
+    // path itself is refused before any read: it is neither a file nor a folder.)
     const gate = fifo();
-    const error = await caught(loadPlugin(gate.path, { readyTimeoutMs: 100 }));
+    const dir = tempDir();
+    mkdirSync(join(dir, 'node_modules', 'gated'), { recursive: true });
+    symlinkSync(gate.path, join(dir, 'node_modules', 'gated', 'package.json'));
+    const path = writePlugin(dir, 'gated.mjs', "import 'gated';\nexport const ok = () => 1;\n");
+    const error = await caught(loadPlugin(path, { readyTimeoutMs: 100 }));
     expect(error).toMatchObject({ code: 'ERR_PLUGIN_LOAD', cause: { code: 'ERR_PLUGIN_TIMEOUT', queued: false } });
     gate.release();
     await until(() => bootStats().ending === 0 && bootStats().booting === 0);
