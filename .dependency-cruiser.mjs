@@ -9,12 +9,12 @@ const LAYERS = [
   [
     'foundation',
     [
-      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children)[.]ts$',
+      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children|boot-queue|live)[.]ts$',
     ],
   ],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],
   ['the wire to one worker', ['^src/thread[.]ts$']],
-  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|code-cache)[.]ts$']],
+  ['the parts of a version', ['^src/(version-errors|dispatch|close|boot|code-cache|admission)[.]ts$']],
   ['a version', ['^src/plugin[.]ts$']],
   ['loading a version', ['^src/load[.]ts$']],
   [

@@ -1,12 +1,25 @@
-// isoplug benchmark suite. `npm run bench` builds, then runs every part; `npm run bench -- calls`
-// (or swap, leak, memory, threads, callbacks, canary, transfer, big, fleet — several may be given) runs only those. See bench/README.md.
+// isoplug benchmark suite. `npm run bench` builds, then runs every part; `npm run bench -- calls` (or swap,
+// leak, memory, threads, callbacks, canary, transfer, big, storm, fleet — several may be given) runs only those
+// (bench/README.md).
 import { statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { progress, progressClear } from './lib/progress.mjs';
 import { ENV, verdictText, writeLatest } from './lib/results.mjs';
 import { formatTable, num, ratio } from './lib/table.mjs';
 
-const PARTS = ['calls', 'swap', 'leak', 'memory', 'threads', 'callbacks', 'canary', 'transfer', 'big', 'fleet'];
+const PARTS = [
+  'calls',
+  'swap',
+  'leak',
+  'memory',
+  'threads',
+  'callbacks',
+  'canary',
+  'transfer',
+  'big',
+  'storm',
+  'fleet',
+];
 const RESULTS = new URL('./results/', import.meta.url);
 
 const args = process.argv.slice(2).filter((a) => a !== '--');

@@ -1,13 +1,13 @@
 /**
  * Booting a version: the workers (fresh, or a hot swap's standby) get the `Load` message, import the
  * module and run `onLoad`; the version is ready once every worker is. While they boot the workers
- * belong to a `Boot`, which owns their events; a Plugin is made only from a boot that succeeded. A
- * bounded boot queue (how many versions may boot at once) would wrap `bootThreads`.
+ * belong to a `Boot`, which owns their events; a Plugin is made only from a boot that succeeded. The
+ * boot queue (boot-queue.ts) is held until every worker has imported the module (`Imported`).
  */
 import type { LoadFailedMessage, LoadMessage, ReadyMessage, WorkerMessage } from './shared/protocol.js';
 import { Tag } from './shared/protocol.js';
 import { DEFAULTS } from './options.js';
-import { sleep } from './time.js';
+import type { Deadline } from './time.js';
 import type { Thread, ThreadOwner } from './thread.js';
 import { arrayBufferLimit, type VersionErrors } from './version-errors.js';
 
@@ -40,9 +40,13 @@ class Boot implements ThreadOwner {
   exitCode: number | undefined;
   #settle!: (outcome: BootOutcome) => void;
   #ready = 0;
+  #imported = 0;
   #rejected = false;
 
-  constructor(readonly threads: readonly Thread[]) {
+  constructor(
+    readonly threads: readonly Thread[],
+    readonly onImported: () => void,
+  ) {
     this.outcome = new Promise((resolve) => (this.#settle = resolve));
   }
 
@@ -58,6 +62,9 @@ class Boot implements ThreadOwner {
         if (message.code === 'rejected') this.#rejected = true;
         if (++this.#ready === this.threads.length)
           this.#settle(this.#rejected ? { ...message, code: 'rejected' } : message);
+        return;
+      case Tag.Imported:
+        if (++this.#imported === this.threads.length) this.onImported();
         return;
       case Tag.LoadFailed:
         return this.#settle(message);
@@ -83,24 +90,36 @@ class Boot implements ThreadOwner {
   }
 }
 
+/** How long a boot may take: the load's deadline, and the error its passing makes. */
+export interface BootLimit {
+  readonly deadline: Deadline;
+  /** The `ERR_PLUGIN_TIMEOUT` cause when the deadline passes during the boot. */
+  timedOut(errors: VersionErrors): Error;
+  /** Called once every worker has imported the module (or the boot ended): frees the boot slot. */
+  readonly imported: () => void;
+}
+
 /**
- * Boots `threads` with `module`: resolves once all are ready, or with the load error once every worker
- * is ended. Never rejects. The threads are referenced while they boot (a load keeps the process alive).
- * The first worker is the one asked for the code cache's data (`module.code.harvest`, `code-cache.ts`).
+ * Boots `threads` with `module`: resolves once all are ready, or with the load error. Never rejects.
+ * The workers are ended before it resolves, except at the deadline: the load fails then, and they
+ * end in the background (one may be blocked). The threads are referenced while they boot (a load
+ * keeps the process alive). The first worker is the one asked for the code cache's data
+ * (`module.code.harvest`, `code-cache.ts`).
  */
 export async function bootThreads(
   threads: readonly Thread[],
   module: Omit<LoadMessage, 't' | 'k'>,
-  readyTimeoutMs: number,
+  limit: BootLimit,
   errors: VersionErrors,
 ): Promise<BootResult> {
-  const boot = new Boot(threads);
+  const boot = new Boot(threads, limit.imported);
   threads.forEach((thread, lane) => {
     thread.attach(boot, lane);
     thread.ref(true);
   });
-  const timer = sleep(readyTimeoutMs);
-  void timer.promise.then(() => boot.settle({ t: 'timeout' }));
+  void limit.deadline.race(boot.outcome, undefined).then((outcome) => {
+    if (outcome === undefined) boot.settle({ t: 'timeout' });
+  });
   for (const [lane, thread] of threads.entries()) {
     try {
       thread.load(
@@ -112,7 +131,7 @@ export async function bootThreads(
     }
   }
   const outcome = await boot.outcome;
-  timer.cancel();
+  limit.imported();
   if (outcome.t === Tag.Ready) return { ok: true, ready: outcome };
   let cause: unknown;
   switch (outcome.t) {
@@ -120,7 +139,7 @@ export async function bootThreads(
       cause = errors.remote(outcome.error, outcome.stage);
       break;
     case 'timeout':
-      cause = errors.readyTimeout(readyTimeoutMs);
+      cause = limit.timedOut(errors);
       break;
     case 'unsendable':
       cause = errors.dataUnsendable(outcome.cause);
@@ -131,7 +150,8 @@ export async function bootThreads(
     case 'exit':
       cause = outcome.cause ?? errors.exitedWhileLoading(boot.exitCode);
   }
-  await Promise.all(threads.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));
+  const ended = Promise.all(threads.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));
+  if (outcome.t !== 'timeout') await ended;
   return {
     ok: false,
     error: errors.load(module.url, outcome.t === Tag.LoadFailed ? outcome.stage : undefined, cause),

@@ -20,7 +20,10 @@ export interface CloseReport {
   readonly version: string;
   /** How the version ended: closed by this close, or it crashed or was destroyed while closing (or before). */
   readonly outcome: 'closed' | 'crashed' | 'destroyed';
-  /** True when every call in flight at close settled on its own before the deadline. */
+  /**
+   * True when every call in flight at close settled on its own before the deadline, and (when the module
+   * has `onFree`) no server or socket of the plugin's was still open after it: ending the worker cuts those.
+   */
   readonly drained: boolean;
   /** Calls in flight when close() was called. */
   readonly inFlightAtClose: number;
@@ -84,6 +87,7 @@ export async function closeVersion(
   let onFreeError: Error | undefined;
   // What is left of the deadline once onFree is done: the grace children get, and how long End may take.
   let left = 0;
+  let open = 0;
   if (version.state() === 'ready') {
     version.setState('closing');
     version.ref(true);
@@ -97,7 +101,7 @@ export async function closeVersion(
     if (version.state() !== 'closing') drained = false;
     // The drain may have ended in a crash or a destroy: only a version still closing runs onFree.
     if (version.state() === 'closing') {
-      if (drained && !version.anyExited()) [onFree, onFreeError] = await runOnFree(version, limit);
+      if (drained && !version.anyExited()) [onFree, onFreeError, open] = await runOnFree(version, limit);
       terminatedCalls = calls.rejectAll((call) => version.errors.terminatedAtDeadline(call.method, timeoutMs));
     }
     left = limit.left();
@@ -114,7 +118,7 @@ export async function closeVersion(
   if (outcome === 'closed') version.setState('closed');
   return {
     outcome,
-    drained: drained && terminatedCalls === 0,
+    drained: drained && terminatedCalls === 0 && open === 0,
     inFlightAtClose,
     terminatedCalls,
     abandonedCalls,
@@ -144,8 +148,12 @@ export async function endAll(threads: readonly Thread[], graceMs: number, ms: nu
 }
 
 /** Runs `onFree` in every worker, within the close deadline; the first error thrown is the one reported. */
-async function runOnFree(version: Closable, limit: Deadline): Promise<[CloseReport['onFree'], Error | undefined]> {
-  if (!version.hasOnFree) return ['absent', undefined];
+async function runOnFree(
+  version: Closable,
+  limit: Deadline,
+): Promise<[CloseReport['onFree'], Error | undefined, open: number]> {
+  // Without onFree the worker is not asked (it may be busy with a call given up on): its sockets are not known.
+  if (!version.hasOnFree) return ['absent', undefined, 0];
   const round = new FreeRound(version.threads);
   version.freeing = round;
   for (const thread of version.threads) if (!thread.gone) thread.send({ t: Tag.Free, k: 0 });
@@ -154,12 +162,14 @@ async function runOnFree(version: Closable, limit: Deadline): Promise<[CloseRepo
     undefined,
   );
   version.freeing = undefined;
-  if (result === undefined) return ['timeout', undefined];
+  if (result === undefined) return ['timeout', undefined, 0];
   // A worker died or the version was destroyed while onFree ran: it did not finish.
   const state = version.state();
-  if (state === 'crashed') return ['threw', version.crash()];
-  if (state === 'destroyed') return ['skipped', undefined];
-  return result.error === undefined ? ['ok', undefined] : ['threw', version.errors.remote(result.error, 'onFree')];
+  if (state === 'crashed') return ['threw', version.crash(), 0];
+  if (state === 'destroyed') return ['skipped', undefined, 0];
+  return result.error === undefined
+    ? ['ok', undefined, round.open]
+    : ['threw', version.errors.remote(result.error, 'onFree'), round.open];
 }
 
 /** One round of `onFree`: done once every worker has answered (or is gone), with the first error. */
@@ -168,6 +178,8 @@ export class FreeRound {
   readonly #pending: Set<Thread>;
   #error: Pack | undefined;
   #done!: (error: Pack | undefined) => void;
+  /** Servers and sockets the workers still had open after onFree. */
+  open = 0;
 
   constructor(threads: readonly Thread[]) {
     this.#pending = new Set(threads);
@@ -175,9 +187,10 @@ export class FreeRound {
   }
 
   /** `thread`'s `onFree` finished (`error`: what it threw), or the thread is gone. False when it was not asked. */
-  answered(thread: Thread, error: Pack | undefined): boolean {
+  answered(thread: Thread, error: Pack | undefined, open = 0): boolean {
     if (!this.#pending.delete(thread)) return false;
     this.#error ??= error;
+    this.open += open;
     if (this.#pending.size === 0) this.#done(this.#error);
     return true;
   }

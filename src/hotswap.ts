@@ -49,6 +49,7 @@ import {
 } from './rollout-options.js';
 import { PluginCrashedError } from './shared/errors.js';
 import { Standby } from './standby.js';
+import { trackLive } from './live.js';
 import { SwapQueue } from './swap-queue.js';
 import { VersionErrors } from './version-errors.js';
 
@@ -442,5 +443,8 @@ export async function createHotSwap<T = Record<string, any>>(
 ): Promise<HotSwap<T>> {
   const resolved = resolveHotSwapOptions(options);
   const { plugin: first } = await loadVersion<T>(specifier, resolved.load);
-  return new HotSwap<T>(internal, first, specifier, resolved);
+  const hs = new HotSwap<T>(internal, first, specifier, resolved);
+  // For closeAll(): the hot swap closes its versions and its standby, and stops swapping.
+  const untrack = trackLive('owner', { close: (timeoutMs) => hs.close({ timeoutMs }) });
+  return hs.on('state', (state) => state === 'closed' && untrack());
 }

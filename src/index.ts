@@ -30,3 +30,7 @@ export type { InlineLeftovers } from './manager/inline-leftovers.js';
 export type { PluginManagerOptions } from './manager/options.js';
 export { MANAGER_DEFAULTS } from './manager/options.js';
 export type { ManagerFs } from './manager/scan.js';
+export { configureBoots, bootStats, BOOT_DEFAULTS } from './boot-queue.js';
+export type { BootOptions, BootStats } from './boot-queue.js';
+export { closeAll } from './live.js';
+export type { CloseAllOptions } from './live.js';

@@ -1,3 +1,4 @@
+import { Admission, type LoadBounds } from './admission.js';
 import { bootThreads } from './boot.js';
 import { loadTrace, type LoadContext } from './diagnostics.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
@@ -9,6 +10,7 @@ import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './sha
 import { spawnThreads, type Thread } from './thread.js';
 import { VersionErrors } from './version-errors.js';
 import { VersionOutput } from './output.js';
+import { trackLive } from './live.js';
 
 /**
  * Loads one plugin version in a fresh worker and resolves once its module is imported and its
@@ -22,7 +24,12 @@ import { VersionOutput } from './output.js';
  * Rejects (never throws synchronously) with a `PluginOptionTypeError`/`PluginOptionRangeError` for
  * bad options, `ERR_PLUGIN_NO_ESBUILD` (TypeScript without type stripping or esbuild) or
  * `ERR_PLUGIN_COMPILE` (esbuild could not compile it), or `ERR_PLUGIN_LOAD` (`PluginLoadError`, with the
- * cause) when the module cannot be loaded; no worker is left running then.
+ * cause) when the module cannot be loaded; no worker is left running then (at the deadline, those still
+ * ending end in the background).
+ *
+ * `readyTimeoutMs` counts from this call: the wait in the process-wide boot queue (`configureBoots`),
+ * the spawn, the read of the file, the import and `onLoad` all count. Past it the load rejects
+ * `ERR_PLUGIN_LOAD` with an `ERR_PLUGIN_TIMEOUT` cause (`queued: true` when no worker was started).
  *
  * @example
  * const plugin = await loadPlugin<typeof import('./greeter.js')>('./greeter.js');
@@ -46,15 +53,17 @@ export interface LoadedVersion<T> {
 
 /**
  * @internal `loadPlugin()` with validated options. `standby`, when given, is asked for spawned workers
- * to run the version on (a hot swap's standby); when it gives none, new workers are spawned.
+ * to run the version on (a hot swap's standby); when it gives none, new workers are spawned. `bounds`:
+ * the manager's way of counting `readyTimeoutMs` (admission.ts).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped plugin: any exports, any method
 export function loadVersion<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby?: () => readonly Thread[] | undefined,
+  bounds: LoadBounds = {},
 ): Promise<LoadedVersion<T>> {
-  if (!loadTrace.hasSubscribers) return load<T>(specifier, resolved, standby, undefined);
+  if (!loadTrace.hasSubscribers) return load<T>(specifier, resolved, standby, bounds, undefined);
   const context: LoadContext = {
     specifier: String(specifier),
     pluginName: resolved.name,
@@ -63,7 +72,7 @@ export function loadVersion<T = Record<string, any>>(
   };
   // The plugin (not the internal pair) is what a subscriber sees as the result.
   let loaded: LoadedVersion<T> | undefined;
-  const run = async () => (loaded = await load<T>(specifier, resolved, standby, context)).plugin;
+  const run = async () => (loaded = await load<T>(specifier, resolved, standby, bounds, context)).plugin;
   return loadTrace.tracePromise(run, context).then(() => loaded!);
 }
 
@@ -72,6 +81,7 @@ async function load<T = Record<string, any>>(
   specifier: PluginSpecifier,
   resolved: ResolvedLoadOptions,
   standby: (() => readonly Thread[] | undefined) | undefined,
+  bounds: LoadBounds,
   context: LoadContext | undefined,
 ): Promise<LoadedVersion<T>> {
   const identity = { pluginName: resolved.name, version: resolved.version };
@@ -81,19 +91,49 @@ async function load<T = Record<string, any>>(
   } catch (error) {
     throw new PluginLoadError(`cannot load plugin from ${String(specifier)}`, { ...identity, cause: error });
   }
-  // The workers boot while the module file is read and hashed: a thread takes far longer to boot.
+  const admission = new Admission(resolved.readyTimeoutMs, bounds);
+  try {
+    return await boot<T>(path, resolved, standby, admission, context);
+  } finally {
+    admission.end();
+  }
+}
+
+type Read = { readonly file: ModuleFile } | { readonly error: unknown };
+
+async function boot<T>(
+  path: string,
+  resolved: ResolvedLoadOptions,
+  standby: (() => readonly Thread[] | undefined) | undefined,
+  admission: Admission,
+  context: LoadContext | undefined,
+): Promise<LoadedVersion<T>> {
+  const identity = { pluginName: resolved.name, version: resolved.version };
+  // The file is read while the load waits for its boot slot and while its workers boot: a thread takes
+  // far longer to boot. The read goes through libuv's pool, shared with every plugin (README): the
+  // deadline bounds it too.
+  let read: Read | undefined;
+  const reading = readModule(path, identity).then(
+    (file): Read => (read = { file }),
+    (error: unknown): Read => (read = { error }),
+  );
+  // A missing compiler or a compile error is its own coded error: it names the fix.
+  const readFailed = (error: unknown) =>
+    error instanceof PluginCompileError || error instanceof PluginNoEsbuildError
+      ? error
+      : new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
+  if (!(await admission.admitted())) throw admission.failed(identity, path, true);
+  // A file that cannot be read is known before a worker is started for it, when the read came first.
+  if (read !== undefined && 'error' in read) throw readFailed(read.error);
   let threads = standby?.();
   let onStandby = threads !== undefined;
   threads ??= spawn(resolved, path);
-  let file: ModuleFile;
-  try {
-    file = await readModule(path, identity);
-  } catch (error) {
+  const got = await admission.deadline.race(reading, undefined);
+  if (got === undefined || 'error' in got) {
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
-    // A missing compiler or a compile error is its own coded error: it names the fix.
-    if (error instanceof PluginCompileError || error instanceof PluginNoEsbuildError) throw error;
-    throw new PluginLoadError(`cannot read plugin module ${path}`, { ...identity, cause: error });
+    throw got === undefined ? admission.failed(identity, path, false) : readFailed(got.error);
   }
+  const file = got.file;
   const { module } = file;
   // Read while the workers still boot; never rejects (a cache that fails is a miss).
   const code = await codeForLoad(file, resolved.codeCache);
@@ -114,7 +154,7 @@ async function load<T = Record<string, any>>(
   // The version's output (onLoad's too) goes where `output` says from the first line.
   const output = new VersionOutput(resolved.output, `${errors.name}@${errors.version}`);
   for (const thread of threads) thread.setOutput(output);
-  let booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+  let booted = await bootThreads(threads, message, admission, errors);
   if (!booted.ok && onStandby && booted.silentExit) {
     // A standby can die before the host sees its exit: then it is taken, and the version fails on it
     // without having started. Once, on fresh workers.
@@ -122,12 +162,14 @@ async function load<T = Record<string, any>>(
     threads = spawn(resolved, path);
     code?.harvest(threads);
     for (const thread of threads) thread.setOutput(output);
-    booted = await bootThreads(threads, message, resolved.readyTimeoutMs, errors);
+    booted = await bootThreads(threads, message, admission, errors);
   }
   if (!booted.ok) throw booted.error;
   // A damaged entry was never shown to V8; the report says the cache was rejected all the same.
   const ready = code?.damaged === true ? { ...booted.ready, code: 'rejected' as const } : booted.ready;
   const plugin = new Plugin<T>(pluginToken, module, resolved, threads, ready, errors, output);
+  // For closeAll(): until it ends, however it ends.
+  plugin.once('exit', trackLive('version', { close: (timeoutMs) => plugin.close({ timeoutMs }) }));
   return { plugin, standby: onStandby, codeCache: ready.code };
 }
 

@@ -29,8 +29,11 @@ export interface LoadOptions {
    */
   callTimeoutMs?: number;
   /**
-   * How long booting the worker(s), the module's import and `onLoad` may take before the load fails with
-   * `ERR_PLUGIN_LOAD`.
+   * How long a load may take, counted from the `loadPlugin()` call (for `swap()`, from when the swap
+   * starts loading; in a `PluginManager`, from the load's admission to the boot queue): the wait in the
+   * process-wide boot queue (`configureBoots`), the spawn of the worker(s), the read of the module file,
+   * the import and `onLoad`. Past it the load fails with `ERR_PLUGIN_LOAD`, cause `ERR_PLUGIN_TIMEOUT`
+   * (`queued: true` when no worker had been started for it).
    * @default 10000
    */
   readyTimeoutMs?: number;

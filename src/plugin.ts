@@ -289,7 +289,7 @@ export class Plugin<T = Record<string, any>> extends EventEmitter<PluginEvents> 
     if (Array.isArray(message)) return forEachReply(message, this.#calls.settle);
     switch (message.t) {
       case Tag.Freed:
-        if (!this.#closable.freeing?.answered(thread, message.error)) thread.stray++;
+        if (!this.#closable.freeing?.answered(thread, message.error, message.open)) thread.stray++;
         return;
       case Tag.OverLimit:
         // The ArrayBuffer guard (F7): the worker's isolate is over `maxArrayBufferMb`; it ends as out of memory.

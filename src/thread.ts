@@ -34,6 +34,7 @@ import {
 } from './shared/protocol.js';
 import { sleep } from './time.js';
 import { DEFAULTS } from './options.js';
+import { queueEnd } from './boot-queue.js';
 import { workerUrl } from './worker-url.js';
 
 /** What a worker is created with; fixed for its life, so a standby serves only versions that match. */
@@ -84,6 +85,10 @@ export class Thread {
   #sent = 0;
   /** Messages received from the worker on the private port, read or lost (`messageerror`). */
   #received = 0;
+  /** The `k` our last message to the worker carried. */
+  #acked = 0;
+  /** An `Ack` is scheduled (see `#ackIfIdle`). */
+  #ackScheduled = false;
   #error: unknown;
   #exitCode: number | undefined;
   /** Set once we terminate the worker ourselves: its exit is then not a crash. */
@@ -214,6 +219,7 @@ export class Thread {
     if (callCount(this.#outbox) > 0) this.flush();
     stampAck(message, this.#received);
     this.#port.postMessage(message, transfer as MessagePort[] | undefined);
+    this.#acked = this.#received;
     return ++this.#sent;
   }
 
@@ -259,7 +265,27 @@ export class Thread {
     if (!isArray(message) && message.t === Tag.Lost) this.#owner.lost(this, message.s);
     else if (!isArray(message) && message.t === Tag.CodeCache) this.#harvested(message.data);
     else this.#owner.message(this, message);
+    if (isArray(message) && !this.#ackScheduled) {
+      this.#ackScheduled = true;
+      setImmediate(this.#ackIfIdle);
+    }
   }
+
+  /**
+   * The worker keeps each batch of replies (their results included) until our next message says we
+   * received it. When nothing else went to the worker since replies arrived (the caller made no new
+   * call), a bare `Ack` lets it drop them now: a large result is not kept alive by an idle version.
+   * A stream of calls carries the acknowledgement itself, so this sends nothing then.
+   */
+  readonly #ackIfIdle = (): void => {
+    this.#ackScheduled = false;
+    if (this.#exitCode !== undefined || this.#acked >= this.#received) return;
+    try {
+      this.send({ t: Tag.Ack, k: 0 });
+    } catch {
+      // The port is closing with the worker: nothing is kept any more.
+    }
+  };
 
   /** Who takes the code cache's data this worker posts (`CodeLoad.harvest`); told undefined if it exits first. */
   #onCode: ((data: Uint8Array | undefined) => void) | undefined;
@@ -326,7 +352,9 @@ export class Thread {
       this.#terminating = true;
       this.#worker.ref();
       await this.children.killBeforeTerminate();
-      this.#worker.terminate().catch(() => {});
+      // Bounded process-wide (boot-queue.ts): a hundred terminations at once stall the host's loop.
+      const worker = this.#worker;
+      queueEnd(() => void worker.terminate().catch(() => {}), this.#exited, DEFAULTS.terminateTimeoutMs);
     }
     const timer = sleep(ms);
     try {

@@ -25,7 +25,9 @@ export interface Deadline {
   /** Brings the deadline forward to `ms` from now, when that is sooner. */
   shorten(ms: number): void;
   cancel(): void;
-  /** How many ms are left (0 once passed). */
+  /** True once the deadline has passed. */
+  readonly passed: boolean;
+  /** Milliseconds left before the deadline (0 once passed, `Infinity` when there is none). */
   left(): number;
 }
 
@@ -54,6 +56,9 @@ export function deadline(ms: number): Deadline {
       arm(next);
     },
     cancel: () => clearTimeout(timer),
+    get passed() {
+      return passed;
+    },
     left: () => (passed ? 0 : Math.max(0, at - performance.now())),
   };
 }

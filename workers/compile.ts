@@ -5,7 +5,7 @@
  * taken right after compiling). The module runs in the worker's own context, wrapped as Node wraps a
  * CommonJS module, with a `require` resolving from its file.
  */
-import { createRequire } from 'node:module';
+import * as nodeModule from 'node:module';
 import { dirname } from 'node:path';
 import { Script, constants } from 'node:vm';
 import type { Namespace } from '../src/shared/module-surface.js';
@@ -57,7 +57,7 @@ export function prepareModule(code: CodeLoad): Prepared {
 export function compileModule(code: CodeLoad, prepared?: Prepared): Compiled {
   const { script, status } = prepared?.digest === code.digest ? prepared : prepareModule(code);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  const require = createRequire(code.filename);
+  const require = nodeModule.createRequire(code.filename);
   const module = {
     exports: {} as unknown,
     id: code.filename,
@@ -90,4 +90,17 @@ export function harvest(compiled: Compiled, post: (data: Uint8Array | undefined)
     }
   }
   post(data);
+}
+
+/**
+ * Node's compile cache (22.1+) for the import that follows: Node verifies and writes its entries itself.
+ * A failure (or a `NODE_COMPILE_CACHE` of the user's, which takes precedence) leaves the import as it was.
+ */
+export function enableCompileCache(dir: string): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+  try {
+    enable?.(dir);
+  } catch {
+    // The import compiles from source.
+  }
 }

@@ -7,7 +7,6 @@
  * methods, `Promise`) cannot change how replies travel.
  */
 import { AsyncResource } from 'node:async_hooks';
-import * as nodeModule from 'node:module';
 import { workerData, MessagePort } from 'node:worker_threads';
 import { wrap, type Endpoint } from 'comlink';
 import { getHeapStatistics } from 'node:v8';
@@ -15,7 +14,8 @@ import { pack, uncarry } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
-import { compileModule, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
+import { compileModule, enableCompileCache, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
+import { hideHandleLists } from './handles.js';
 import { checkTransfer, readMark } from '../src/shared/transfer-check.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
 import {
@@ -47,11 +47,8 @@ boot.port = undefined;
 // Best effort, against accidents rather than intent (plugins are trusted code, see the README's threat
 // model): the private port is not in workerData, not among the handles a plugin can list, and calls run
 // in an async scope of their own, so `executionAsyncResource()` inside a plugin is not the port.
-const hidden = process as unknown as Record<string, unknown>;
-delete hidden['_getActiveHandles'];
-delete hidden['_getActiveRequests'];
+const openSockets = hideHandleLists(); // the servers and sockets still open after onFree (handles.ts)
 const callScope = new AsyncResource('isoplug.call');
-
 // Captured unbound on purpose and called with Reflect.apply: plugin code may replace the prototypes' methods later.
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with Reflect.apply and the port as `this`
 const postMessage = MessagePort.prototype.postMessage;
@@ -268,18 +265,6 @@ const hooks = new Map<string, Fn>();
 
 let loading = false;
 
-/**
- * Node's compile cache (22.1+) for the import that follows: Node verifies and writes its entries itself.
- * A failure (or a `NODE_COMPILE_CACHE` of the user's, which takes precedence) leaves the import as it was.
- */
-function enableCompileCache(dir: string): void {
-  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
-  try {
-    enable?.(dir);
-  } catch {
-    // The import compiles from source.
-  }
-}
 /** The next version compiled ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
 let prepared: Prepared | undefined;
 
@@ -300,6 +285,7 @@ async function load(message: LoadMessage): Promise<void> {
     return;
   }
   prepared = undefined;
+  send({ t: Tag.Imported });
   try {
     const onLoad = readHook(ns, 'onLoad');
     if (onLoad) await onLoad(message.data);
@@ -394,9 +380,9 @@ async function runOnFree(free: Fn): Promise<void> {
     await undefined;
     await free();
   } catch (error) {
-    return send({ t: Tag.Freed, error: pack(error) });
+    return send({ t: Tag.Freed, error: pack(error), open: openSockets() });
   }
-  send({ t: Tag.Freed, error: undefined });
+  send({ t: Tag.Freed, error: undefined, open: openSockets() });
 }
 
 function onMessage(message: HostMessage): void {
@@ -405,7 +391,7 @@ function onMessage(message: HostMessage): void {
     case Tag.Free: {
       const free = onFree;
       if (free === undefined) {
-        send({ t: Tag.Freed, error: undefined });
+        send({ t: Tag.Freed, error: undefined, open: openSockets() });
         return;
       }
       void runOnFree(free);
@@ -417,6 +403,9 @@ function onMessage(message: HostMessage): void {
       return ending.end(message.grace);
     case EndTag.OutAck:
       return ending.acknowledge(message.s, message.n);
+    case Tag.Ack:
+      // Only its `k`, read below.
+      return;
     case Tag.Load:
       if (loading) return;
       loading = true;

@@ -18,7 +18,9 @@ async function demo(isolation) {
     const { loaded } = await manager.reload();
     const where = await manager.invokeEach('where');
     await manager.invoke('tally', 'add', 2);
-    await manager.schedule(0, 'tally', 'live_add', 3);
+    // A pending job does not keep the process alive: this script holds it while it waits for the job.
+    const hold = setInterval(() => {}, 60_000);
+    await manager.schedule(0, 'tally', 'live_add', 3).finally(() => clearInterval(hold));
     const summary = await manager.invoke('report', 'summary');
     console.log(
       `${isolation.padEnd(6)}   loaded [${loaded.join(', ')}]; ${where.map(({ name, value }) => `${name} in the ${value}`).join(', ')}`,

@@ -16,6 +16,9 @@ const dir = mkdtempSync(join(tmpdir(), 'isoplug-livex-'));
 const use = (v) => copyFileSync(version(v), join(dir, 'mailer.mjs'));
 
 const manager = new PluginManager({ dir });
+// A pending job does not keep the process alive (its timer is unref'd), as an idle plugin does not. An
+// application waits for jobs with its own handles open (a server); this script holds the process itself.
+const hold = setInterval(() => {}, 60_000);
 let failed = false;
 const fail = (why) => {
   console.log(`\nFAIL: ${why}`);
@@ -101,6 +104,7 @@ try {
   if (!failed) console.log('\nok: live job scheduled on v1 ran on v2; its data travelled as plain data');
 } finally {
   await manager.close();
+  clearInterval(hold);
   rmSync(dir, { recursive: true, force: true });
 }
 if (failed) process.exitCode = 1;

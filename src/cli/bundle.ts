@@ -11,7 +11,8 @@ import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
 import { resolveEntry } from '../entry.js';
 import { importEsbuild, REQUIRE_SHIM, type Esbuild } from '../esbuild.js';
 
-export type BuildErrorCode = 'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD';
+export type BuildErrorCode =
+  'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD' | 'ERR_BUILD_ON_BUILD';
 
 /** One esbuild diagnostic, flattened. */
 export interface BuildMessage {

@@ -31,12 +31,16 @@ export interface RebuildInfo {
 /** Options of `watchPlugin()`. */
 export interface WatchPluginOptions extends BuildPluginOptions {
   /**
-   * Called after each successful build, the first one included.
+   * Called after each successful build, the first one included. It may return a promise (a swap to
+   * the new file, say): the watcher does not wait for it, and a throw or a rejection goes to `onError`
+   * as `ERR_BUILD_ON_BUILD` (its `cause` is what was thrown); watching goes on.
    * @default undefined
    */
-  onBuild?: (built: BuiltPlugin, info: RebuildInfo) => void;
+  onBuild?: (built: BuiltPlugin, info: RebuildInfo) => unknown;
   /**
-   * Called when a build fails; the watcher keeps watching.
+   * Called when a build fails, or `onBuild` throws or rejects (`ERR_BUILD_ON_BUILD`); the watcher keeps
+   * watching. Without it, such an error is a process warning (`process.emitWarning`), never an
+   * uncaught error.
    * @default undefined
    */
   onError?: (error: BuildError, info: RebuildInfo) => void;
@@ -56,6 +60,14 @@ export interface PluginWatcher {
 }
 
 const SOURCE_FILE = /\.(?:[cm]?[jt]sx?|json)$/;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
 
 /**
  * Builds the plugin, then rebuilds it whenever one of its source files (outside node_modules)
@@ -146,7 +158,7 @@ export async function watchPlugin(
       built = await emit(found, out, name, output.contents, result.metafile, started);
     } catch (cause) {
       if (closed) return;
-      options.onError?.(cause instanceof BuildError ? cause : failure(found, cause), info(false));
+      report(cause instanceof BuildError ? cause : failure(found, cause), info(false));
       return;
     }
     if (closed) return;
@@ -154,7 +166,34 @@ export async function watchPlugin(
     follow(foldersOf(built.inputs));
     const changed = built.hash !== last?.hash;
     last = built;
-    options.onBuild?.(built, info(changed));
+    const about = info(changed);
+    const handlerFailed = (cause: unknown) =>
+      report(
+        new BuildError('ERR_BUILD_ON_BUILD', `onBuild failed for ${built.file}`, { path: built.file, cause }),
+        about,
+      );
+    try {
+      const returned = options.onBuild?.(built, about);
+      // A promise (the README's `changed && hs.swap(next.file)`): its rejection is reported, not left unhandled.
+      if (isThenable(returned)) returned.then(undefined, handlerFailed);
+    } catch (cause) {
+      handlerFailed(cause);
+    }
+  };
+
+  /** A failed build or onBuild: to `onError`, else a process warning; a throwing `onError` too. */
+  const report = (error: BuildError, about: RebuildInfo): void => {
+    if (options.onError === undefined) return process.emitWarning(error);
+    try {
+      options.onError(error, about);
+    } catch (thrown) {
+      process.emitWarning(
+        new BuildError('ERR_BUILD_ON_BUILD', `onError threw for ${error.path ?? entry}`, {
+          cause: thrown,
+          ...(error.path === undefined ? {} : { path: error.path }),
+        }),
+      );
+    }
   };
 
   const run = (): void => {

@@ -1,8 +1,10 @@
 /**
  * Live jobs: a job is plain data (`{ plugin, fn, data }`, the data cloned at schedule time) and a timer.
  * When it fires it is run through the manager's ordinary routing, so it runs on the version current at
- * that moment. A pending job keeps the process alive, as any timer does: it is work the application asked
- * for (idle plugins, by contrast, never hold the process).
+ * that moment. A pending job does not keep the process alive (its timer is unref'd), as idle plugins do
+ * not: a job is work the application scheduled for while it runs, and a process that has nothing else to
+ * do should be able to exit (or be closed with `closeAll()`) without cancelling each job first. An
+ * application that must wait for a job keeps its own handle (a server, a ref'd timer) or awaits it.
  */
 import { ManagerJobCloneError, PluginOptionRangeError } from '../shared/errors.js';
 import { timerDelay } from '../time.js';
@@ -72,6 +74,7 @@ export class LiveJobs {
           this.#pending.delete(pending);
           this.run(job).then(resolve, reject);
         }, delay);
+        pending.timer.unref();
       };
       arm();
     });

@@ -30,6 +30,8 @@ import { diffScan, scanPlugins, type ManagerFs, type ScannedPlugin } from './sca
 import { serveVault, serviceTable } from './vault.js';
 import { WorkerVersion, type ManagedVersion, type VersionClosed } from './version.js';
 import { watchDirectory } from './watch.js';
+import { ReloadDeadline } from './reload-deadline.js';
+import { trackLive } from '../live.js';
 import type { InitDescriptor, PeerDescriptor } from '../shared/peer-wire.js';
 
 /** What `reload()` resolves with (plugin names). */
@@ -79,12 +81,15 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   #closing: Promise<void> | undefined;
   readonly #jobs = new LiveJobs((job) => this.invoke(job.plugin, job.fn, job.data));
   readonly #stops = new Set<() => void>();
+  readonly #untrack: () => void;
 
   /** Throws a `PluginOptionTypeError`/`PluginOptionRangeError` naming a bad option. */
   constructor(options: PluginManagerOptions) {
     super();
     this.#options = resolveManagerOptions(options);
     this.#services = serviceTable(this.#options.services);
+    // For closeAll(): the manager closes its versions, dependents first.
+    this.#untrack = trackLive('owner', { close: () => this.close() });
   }
 
   /** The current set's names, in dependency order. */
@@ -104,7 +109,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   /** Scans the directory and switches to the changed plugins as one set (see the file comment). */
   reload(): Promise<ReloadResult> {
     if (this.#closing) return Promise.reject(this.#closedError('reload'));
-    const run = this.#queue.then(() => (this.#closing ? Promise.reject(this.#closedError('reload')) : this.#reload()));
+    const run = this.#queue.then(() => (this.#closing ? Promise.reject(this.#closedError('reload')) : this.#bounded()));
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -113,8 +118,23 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
     return new ManagerClosedError(`the plugin manager is closed; ${method}() refused`, { method });
   }
 
-  async #reload(): Promise<ReloadResult> {
-    const scanned = await scanPlugins(this.#options.fs ?? nodeFs, this.#options.dir);
+  /** One reload within `reloadTimeoutMs`. */
+  async #bounded(): Promise<ReloadResult> {
+    const limit = new ReloadDeadline(this.#options.reloadTimeoutMs);
+    try {
+      return await this.#reload(limit);
+    } finally {
+      limit.cancel();
+    }
+  }
+
+  async #reload(limit: ReloadDeadline): Promise<ReloadResult> {
+    const scanning = scanPlugins(this.#options.fs ?? nodeFs, this.#options.dir);
+    const scanned = await limit.race(scanning, undefined);
+    if (scanned === undefined)
+      throw new ManagerReloadError('reload failed: the scan did not finish in time', [
+        { name: '', error: limit.error('scan') },
+      ]);
     const current = this.#current;
     const diff = diffScan(new Map([...current].map(([name, entry]) => [name, entry.hash])), scanned);
     const added = new Set(diff.added);
@@ -187,7 +207,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
 
     // Load every new version (import, onLoad), all at once.
     const fresh = new Map<string, Entry>();
-    const settled = await Promise.allSettled([...reload.values()].map((plugin) => this.#load(plugin)));
+    const settled = await Promise.allSettled([...reload.values()].map((plugin) => this.#load(plugin, limit)));
     for (const [i, outcome] of settled.entries()) {
       const name = [...reload.keys()][i]!;
       if (outcome.status === 'fulfilled') fresh.set(name, outcome.value);
@@ -218,6 +238,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
         }
       }
     }
+    if (failures.length === 0 && limit.passed) failures.push({ name: '', error: limit.error('onInit') });
     if (failures.length > 0) {
       await Promise.all([...fresh.values()].map((entry) => this.#end(entry, undefined)));
       throw new ManagerReloadError(`reload failed: ${failures.map((f) => f.name).join(', ')}`, failures);
@@ -235,13 +256,13 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
     return result;
   }
 
-  async #load(plugin: ScannedPlugin): Promise<Entry> {
+  async #load(plugin: ScannedPlugin, limit: ReloadDeadline): Promise<Entry> {
     const { name, entry, hash } = plugin;
     const data = this.#options.data;
     const version =
       this.#options.isolation === 'inline'
         ? await InlineVersion.load(name, entry, hash, data, this.#options.inline)
-        : await WorkerVersion.load(name, entry, hash, data, this.#options.load);
+        : await WorkerVersion.load(name, entry, hash, data, this.#options.load, limit.bounds);
     return { name, version, hash, ports: [] };
   }
 
@@ -352,7 +373,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
   /**
    * Runs `plugin`'s `live_*` function `fn` with `data` after `delayMsOrDate`, on the version current
    * when it fires. `data` is copied now: data that cannot be cloned rejects `ERR_MANAGER_JOB_CLONE`.
-   * `close()` rejects pending jobs `ERR_MANAGER_CLOSED`. A pending job keeps the process alive, like any timer.
+   * `close()` rejects pending jobs `ERR_MANAGER_CLOSED`. A pending job does not keep the process alive (its timer is unref'd): await the job's promise
+   * with something else holding the process (a server), or keep a ref'd timer of your own.
    */
   schedule(delayMsOrDate: number | Date, plugin: string, fn: `live_${string}`, data?: unknown): Promise<unknown> {
     if (this.#closing) return Promise.reject(this.#closedError('schedule'));
@@ -415,6 +437,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> implements AsyncD
     this.#current = new Map();
     this.#order = [];
     await this.#retire(entries);
+    this.#untrack();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -49,7 +49,9 @@ export interface PluginManagerOptions {
   /**
    * `loadPlugin()` options for every worker version (`callTimeoutMs`, `readyTimeoutMs`, `resourceLimits`,
    * `env`, `execArgv`, `maxPayloadBytes`, `maxArrayBufferMb`); `data`, `name` and `version` are the manager's.
-   * `threads` must be 1: a managed plugin's vault, peers and hooks are wired to one worker.
+   * `threads` must be 1: a managed plugin's vault, peers and hooks are wired to one worker. A reload loads
+   * its versions at once, through the process-wide boot queue: each one's `readyTimeoutMs` counts from its
+   * admission to boot, not from `reload()` (`reloadTimeoutMs` bounds the whole reload).
    * @default {}
    */
   load?: Omit<LoadOptions, 'data' | 'name' | 'version'>;
@@ -63,6 +65,14 @@ export interface PluginManagerOptions {
    * @default 100
    */
   watchDebounceMs?: number;
+  /**
+   * How long one `reload()` may take, from the start of its scan to the switch (after a reload queued
+   * before it). Past it, the loads still waiting or booting fail, the reload rejects `ERR_MANAGER_RELOAD`
+   * (the failures' causes are `ERR_PLUGIN_TIMEOUT`), and the current set keeps serving. Hook calls
+   * (`reloadable`, `onInit`) are bounded by `callTimeoutMs`; the deadline is checked before the switch.
+   * @default 60000
+   */
+  reloadTimeoutMs?: number;
 }
 
 /** Every default of the manager, in one place. */
@@ -70,6 +80,7 @@ export const MANAGER_DEFAULTS = Object.freeze({
   isolation: 'worker' as const,
   drainTimeoutMs: 30_000,
   watchDebounceMs: 100,
+  reloadTimeoutMs: 60_000,
 });
 
 export interface ResolvedManagerOptions {
@@ -83,6 +94,7 @@ export interface ResolvedManagerOptions {
   readonly load: ResolvedLoadOptions;
   readonly drainTimeoutMs: number;
   readonly watchDebounceMs: number;
+  readonly reloadTimeoutMs: number;
 }
 
 const INLINE_KEYS: ReadonlySet<string> = new Set(['external']);
@@ -100,6 +112,7 @@ const KEYS: ReadonlySet<string> = new Set([
   'load',
   'drainTimeoutMs',
   'watchDebounceMs',
+  'reloadTimeoutMs',
 ]);
 
 /** Validates the manager's options; throws a TypeError/RangeError naming the option. */
@@ -151,5 +164,6 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
       MANAGER_DEFAULTS.watchDebounceMs,
       false,
     ),
+    reloadTimeoutMs: duration('options.reloadTimeoutMs', options['reloadTimeoutMs'], MANAGER_DEFAULTS.reloadTimeoutMs),
   };
 }

@@ -4,8 +4,9 @@
  * call path, flagged as hook calls (protocol.ts `h`).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { loadPlugin } from '../load.js';
-import type { ResolvedLoadOptions } from '../options.js';
+import type { LoadBounds } from '../admission.js';
+import { loadVersion } from '../load.js';
+import { resolveLoadOptions, type ResolvedLoadOptions } from '../options.js';
 import { kHasHook, kHook, kInvoke, type CloseReport, type Plugin } from '../plugin.js';
 import type { InlineLeftovers } from './inline-leftovers.js';
 
@@ -50,8 +51,10 @@ export class WorkerVersion implements ManagedVersion {
     hash: string,
     data: unknown,
     options: ResolvedLoadOptions,
+    bounds: LoadBounds,
   ): Promise<WorkerVersion> {
-    return new WorkerVersion(await loadPlugin(entry, { ...options, data, name, version: hash }));
+    const load = resolveLoadOptions({ ...options, data, name, version: hash });
+    return new WorkerVersion((await loadVersion(entry, load, undefined, bounds)).plugin);
   }
 
   get name(): string {

@@ -179,9 +179,12 @@ export class PluginTimeoutError extends PluginError {
   }
   readonly code = 'ERR_PLUGIN_TIMEOUT' as const;
   readonly timeoutMs: number | undefined;
-  constructor(message: string, context: PluginErrorContext & { timeoutMs?: number } = {}) {
+  /** For a load: true when it timed out in the boot queue, before any worker was started for it. */
+  readonly queued: boolean;
+  constructor(message: string, context: PluginErrorContext & { timeoutMs?: number; queued?: boolean } = {}) {
     super(message, context);
     this.timeoutMs = context.timeoutMs;
+    this.queued = context.queued ?? false;
   }
 }
 

@@ -33,6 +33,11 @@ export const Tag = {
   Load: 4,
   /** host → worker (a standby, before its `Load`): compile this module now, run it when `Load` names the same bytes. */
   Prepare: 5,
+  /**
+   * host → worker: only `k`. Sent when the host received replies and has nothing else to send, so the
+   * worker drops the replies (and the results they hold) it kept for a possible loss.
+   */
+  Ack: 6,
   /** worker → host: the module is imported and `onLoad` resolved. */
   Ready: 10,
   /** worker → host: import or `onLoad` failed. */
@@ -47,6 +52,8 @@ export const Tag = {
   OverLimit: 15,
   /** worker → host: V8's cached data of the module, made after the load (`CodeLoad.harvest`). */
   CodeCache: 16,
+  /** worker → host: the module is imported (`onLoad` runs next): the version's boot slot can go to the next load. */
+  Imported: 17,
 } as const;
 
 /**
@@ -153,8 +160,16 @@ export interface PrepareMessage extends Acknowledging {
   readonly code: CodeLoad;
 }
 
+export interface AckMessage extends Acknowledging {
+  readonly t: typeof Tag.Ack;
+}
+
 export type HostMessage =
-  LoadMessage | PrepareMessage | Calls | FreeMessage | (LostMessage & Acknowledging) | EndingHostMessage;
+  LoadMessage | PrepareMessage | Calls | FreeMessage | AckMessage | (LostMessage & Acknowledging) | EndingHostMessage;
+
+export interface ImportedMessage {
+  readonly t: typeof Tag.Imported;
+}
 
 export interface ReadyMessage {
   readonly t: typeof Tag.Ready;
@@ -195,6 +210,8 @@ export interface OverLimitMessage {
 export interface FreedMessage {
   readonly t: typeof Tag.Freed;
   readonly error: Pack | undefined;
+  /** Servers and sockets the plugin still had open after `onFree`: ending the worker cuts them. */
+  readonly open: number;
 }
 
 export type WorkerMessage =
@@ -205,7 +222,8 @@ export type WorkerMessage =
   | OverLimitMessage
   | LostMessage
   | CodeCacheMessage
-  | EndingWorkerMessage;
+  | EndingWorkerMessage
+  | ImportedMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it

@@ -12,7 +12,7 @@ import type { File, Task, Test } from '@vitest/runner';
 import { TestRunner } from 'vitest';
 import { soakState } from './state.js';
 
-const ROW = /(?:^|[^A-Za-z0-9])([CFKLNOPRSX]\d+)(?=[^0-9]|$)/g;
+const ROW = /(?:^|[^A-Za-z0-9])([A-Z]\d+)(?=[^0-9]|$)/g;
 /** vitest's own watchdog (testTimeout, hookTimeout), not a plugin call's coded timeout. */
 const HANG = /\b(?:Test|Hook) timed out in \d+ms/;
 
