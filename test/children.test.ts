@@ -79,15 +79,14 @@ describe.runIf(linux)('a version’s child processes', () => {
     expect(await plugin.close()).toMatchObject({ outcome: 'crashed', childrenForced: 0 });
   });
 
-  it('P4: process.exit() in a call kills them (and on Node 20 the worker’s last pass reaps them)', async () => {
+  it('P4: process.exit() in a call kills them: none runs (the worker’s last pass usually reaps them)', async () => {
     const plugin = await loadPlugin<KidsApi>(fixture('p-kids.mjs'));
     const pids = await startAll(plugin);
     await expect(plugin.api.exitNow(3)).rejects.toMatchObject({ code: 'ERR_PLUGIN_CRASHED', exitCode: 3 });
     await plugin.exited;
-    // None runs. Whether the worker's last pass still reaps them depends on the Node line: Node 20 does;
-    // on 22 a killed child was left a zombie in 3 of 6 runs (README: what cannot be saved).
-    if (process.versions.node.startsWith('20.')) expectGone(pids);
-    else for (const pid of pids) expect(['', 'Z'], `pid ${pid}`).toContain(state(pid));
+    // None runs. Whether the worker's last pass still reaps each one races its death: usually it does,
+    // but one can stay a zombie (README: what cannot be saved; seen on Node 20 and 22).
+    for (const pid of pids) expect(['', 'Z'], `pid ${pid}`).toContain(state(pid));
     await plugin.close();
   });
 
