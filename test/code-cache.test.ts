@@ -21,10 +21,10 @@ import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { codeCacheIdle } from '../src/code-cache.js';
 import { encode, RUNTIME_KEY, verify } from '../src/code-store.js';
-import { createHotSwap, loadPlugin, type LoadOptions } from '../src/index.js';
+import { BOOT_DEFAULTS, configureBoots, createHotSwap, loadPlugin, type LoadOptions } from '../src/index.js';
 import { tempDir, writePlugin } from './helpers.js';
 
 type Adder = { add(a: number, b: number): number; label(): string };
@@ -205,13 +205,19 @@ describe('code cache', () => {
   it('K6: two versions of the same bytes written at once leave one whole entry and no temporary file', async () => {
     const dir = join(tempDir(), 'cache');
     const path = writePlugin(tempDir(), 'adder.cjs', adderSource('race', 300));
+    // All four workers boot at once (the boot queue would otherwise let a later one find the entry written).
+    configureBoots({ concurrency: 8 });
+    onTestFinished(() => configureBoots({ concurrency: BOOT_DEFAULTS.concurrency }));
     const plugins = await Promise.all([
       loadPlugin<Adder>(path, { codeCache: { dir }, threads: 2 }),
       loadPlugin<Adder>(path, { codeCache: { dir } }),
       loadPlugin<Adder>(path, { codeCache: { dir } }),
     ]);
-    expect(plugins.map((p) => p.codeCache)).toEqual(['miss', 'miss', 'miss']);
+    const statuses = plugins.map((p) => p.codeCache);
     await Promise.all(plugins.map((p) => p.close()));
+    // At least two wrote the entry at once; one that started after a write may have hit it.
+    expect(statuses.filter((s) => s === 'miss').length).toBeGreaterThanOrEqual(2);
+    for (const status of statuses) expect(['miss', 'hit']).toContain(status);
     await codeCacheIdle(dir);
     const digest = digestOf(path);
     expect(entries(dir)).toEqual([`${digest}.bin`]);
