@@ -9,7 +9,7 @@ const LAYERS = [
   [
     'foundation',
     [
-      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children|boot-queue|live)[.]ts$',
+      '^src/(validate|time|events|resolve|worker-url|diagnostics|esbuild|code-store|entry|typescript|label|output|children|boot-queue|live|write-atomic)[.]ts$',
     ],
   ],
   ['options and the typed face', ['^src/(options|api|callbacks|inflight)[.]ts$']],

@@ -11,7 +11,7 @@
  * Neither way checks types: that is the project's `tsc`.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, sep } from 'node:path';
@@ -20,6 +20,7 @@ import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { importEsbuild, REQUIRE_SHIM } from './esbuild.js';
 import { isTypeScript } from './entry.js';
 import { PluginCompileError, PluginNoEsbuildError } from './shared/errors.js';
+import { writeAtomic } from './write-atomic.js';
 
 /** Where compiled plugins go: `ISOPLUG_CACHE_DIR`, else `isoplug-ts` in the system's temp folder. */
 export function cacheDir(): string {
@@ -107,13 +108,10 @@ export async function compileTypeScript(
   const dir = cacheDir();
   const file = join(dir, `${basename(entry, extname(entry))}.${hash}.mjs`);
   if (await exists(file)) return file;
-  const aside = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     await mkdir(dir, { recursive: true });
-    await writeFile(aside, output);
-    await rename(aside, file);
+    await writeAtomic(file, output);
   } catch (cause) {
-    await rm(aside, { force: true });
     throw new PluginCompileError(`cannot write the compiled ${entry} to ${dir} (set ISOPLUG_CACHE_DIR)`, {
       ...context,
       cause,

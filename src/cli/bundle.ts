@@ -5,11 +5,12 @@
  * esbuild is an optional peer dependency of isoplug, imported on first use.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile } from 'esbuild';
 import { resolveEntry } from '../entry.js';
 import { importEsbuild, REQUIRE_SHIM, type Esbuild } from '../esbuild.js';
+import { writeAtomic } from '../write-atomic.js';
 
 export type BuildErrorCode =
   'ERR_BUILD_ENTRY' | 'ERR_BUILD_OUT_DIR' | 'ERR_BUILD_FAILED' | 'ERR_BUILD_NO_ESBUILD' | 'ERR_BUILD_ON_BUILD';
@@ -242,12 +243,9 @@ export async function emit(
   const file = join(outDir, `${name}.${hash}.mjs`);
   let written = false;
   if (!(await isFile(file))) {
-    const aside = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await writeFile(aside, contents);
-      await rename(aside, file);
+      await writeAtomic(file, contents);
     } catch (cause) {
-      await rm(aside, { force: true });
       throw new BuildError(
         'ERR_BUILD_OUT_DIR',
         `cannot write ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,

@@ -3,9 +3,10 @@
  * name says what its bytes must hash to. A worker loads a real file, and a version that keeps draining
  * after the next one arrived still has its own.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from './sign.js';
+import { writeAtomic } from '../write-atomic.js';
 
 export function cachePath(dir: string, hash: string): string {
   return join(dir, `${hash}.mjs`);
@@ -29,13 +30,6 @@ export async function cached(dir: string, hash: string): Promise<{ path: string;
 export async function store(dir: string, hash: string, bytes: Uint8Array): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = cachePath(dir, hash);
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeAtomic(path, bytes);
   return path;
 }

@@ -4,33 +4,22 @@
  * verified with (beside each bundle), so a host that requires signatures still checks them offline.
  * The bundles themselves are the cache's `<sha256>.mjs` files, re-hashed before each use.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleSignature } from './sign.js';
 import { sha256 } from './sign.js';
 import type { Deployment } from './store.js';
+import { writeAtomic } from '../write-atomic.js';
 
 /** The file holding the last revision of `name` (in `schema`) applied from this cache folder. */
 function statePath(dir: string, schema: string, name: string): string {
   return join(dir, `deployment-${sha256(Buffer.from(`${schema}\0${name}`)).slice(0, 16)}.json`);
 }
 
-/** Writes `text` to `path` through a temporary file renamed into place: no reader sees half. */
-async function replace(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await writeFile(temporary, text);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
-
 /** Records `deployment` as the last one this host applied in full. */
 export async function saveLastGood(dir: string, schema: string, deployment: Deployment): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await replace(statePath(dir, schema, deployment.name), JSON.stringify({ schema, ...deployment }));
+  await writeAtomic(statePath(dir, schema, deployment.name), JSON.stringify({ schema, ...deployment }));
 }
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -71,7 +60,7 @@ export async function loadLastGood(dir: string, schema: string, name: string): P
 /** Keeps the signatures a bundle was verified with, for a later check without the database. */
 export async function saveSignatures(dir: string, hash: string, found: readonly BundleSignature[]): Promise<void> {
   const list = found.map((s) => ({ keyId: s.keyId, signature: Buffer.from(s.signature).toString('base64') }));
-  await replace(join(dir, `${hash}.sig.json`), JSON.stringify(list));
+  await writeAtomic(join(dir, `${hash}.sig.json`), JSON.stringify(list));
 }
 
 /** The signatures kept for a bundle (none when there is no readable file). */
