@@ -3,8 +3,9 @@
  * bootstrap, the runtime, the plugin's import) is 30-50 ms of CPU on a thread of its own; hundreds at
  * once leave the host thread runnable but not scheduled, and its event loop stalls for seconds. So
  * loads wait here, first come first served: a slot is held from `new Worker()` until the module is
- * imported (`onLoad` runs outside the bound: it is the plugin's own work). Terminations are bounded the
- * same way: each costs the host a few ms and the ending thread more.
+ * imported (`onLoad` runs outside the bound: it is the plugin's own work). Endings are bounded the same
+ * way: a version's `End` handshake and each worker's terminate wake a thread that competes with the host
+ * for the cores (200 closes at once stalled the host's loop 100-180 ms with 16 in flight).
  *
  * A load that gives up while queued (its deadline passed) leaves the queue without having spawned.
  */
@@ -20,7 +21,7 @@ export interface BootStats {
   readonly queued: number;
   /** Loads holding a slot: spawning, or importing their module. */
   readonly booting: number;
-  /** Worker terminations in flight. */
+  /** Endings in flight: `End` handshakes and worker terminations. */
   readonly ending: number;
 }
 
@@ -33,8 +34,9 @@ export interface BootOptions {
    */
   concurrency?: number;
   /**
-   * How many worker terminations may be in flight at once in this process.
-   * @default 16
+   * How many endings may be in flight at once in this process: a version's `End` handshake (its
+   * output flushed, its children ended) and each worker's terminate take one each.
+   * @default os.availableParallelism()
    */
   endConcurrency?: number;
 }
@@ -45,7 +47,7 @@ const MAX_BOUND = 4096;
 /** The defaults of `configureBoots()`. */
 export const BOOT_DEFAULTS = Object.freeze({
   concurrency: availableParallelism(),
-  endConcurrency: 16,
+  endConcurrency: availableParallelism(),
 });
 
 /** A place in the boot queue. */
@@ -132,6 +134,25 @@ export function enterBootQueue(): BootTicket {
       state = 'done';
     },
   };
+}
+
+/**
+ * Resolves once an ending may start, with the function that frees its slot (idempotent). The caller
+ * bounds how long it holds the slot (`End` waits at most its own deadline).
+ */
+export function endSlot(): Promise<() => void> {
+  return new Promise((resolve) => {
+    ends.waiting.add(() => {
+      let held = true;
+      resolve(() => {
+        if (!held) return;
+        held = false;
+        ends.running--;
+        ends.pump();
+      });
+    });
+    ends.pump();
+  });
 }
 
 /**

@@ -7,8 +7,9 @@
 import type { Dispatch } from './dispatch.js';
 import type { Pack } from './shared/envelope.js';
 import type { PluginCrashedError } from './shared/errors.js';
+import { endSlot } from './boot-queue.js';
 import { Tag } from './shared/protocol.js';
-import { deadline, type Deadline } from './time.js';
+import { deadline, sleep, type Deadline } from './time.js';
 import type { Thread } from './thread.js';
 import type { VersionErrors } from './version-errors.js';
 
@@ -140,10 +141,21 @@ function forcedIn(threads: readonly Thread[]): number {
 
 /**
  * Asks every live worker to flush its output and end its children (`End`), SIGKILL after `graceMs`;
- * waits at most `ms` for the answers. Resolves with how many children the workers ended.
+ * waits at most `ms` for the answers (from when they are asked). Resolves with how many children the
+ * workers ended. One ending slot (boot-queue.ts) is held meanwhile, at most END_WAIT_MS: End wakes
+ * every worker at once.
  */
 export async function endAll(threads: readonly Thread[], graceMs: number, ms: number): Promise<number> {
-  const counts = await Promise.all(threads.map((thread) => thread.end(graceMs, ms)));
+  if (threads.every((thread) => thread.gone)) return 0;
+  const release = await endSlot();
+  const answers = Promise.all(threads.map((thread) => thread.end(graceMs, ms)));
+  // A stuck worker must not hold the slot for the rest of its deadline: others wait behind it.
+  const held = sleep(END_WAIT_MS);
+  void Promise.race([answers, held.promise]).finally(() => {
+    held.cancel();
+    release();
+  });
+  const counts = await answers;
   return counts.reduce<number>((n, c) => n + (c ?? 0), 0);
 }
 

@@ -17,6 +17,8 @@ import {
   PluginManager,
   type Plugin,
 } from '../src/index.js';
+import { endAll } from '../src/close.js';
+import type { Thread } from '../src/thread.js';
 import { caught, fifo, fixture, tempDir, writePlugin } from './helpers.js';
 
 afterEach(() =>
@@ -182,6 +184,34 @@ describe('the boot queue', () => {
     expect(reports.map((r) => r.terminated)).toEqual([true, true, true]);
     expect(seen).toHaveLength(3);
     expect(Math.max(...seen)).toBeLessThanOrEqual(1);
+  });
+
+  it('B6: End handshakes take an ending slot: the next version is asked only when one is free', async () => {
+    configureBoots({ endConcurrency: 1 });
+    // Stand-ins for two versions' workers whose End is answered when the test says so.
+    const answer: Array<(n: number) => void> = [];
+    const asked: string[] = [];
+    const thread = (name: string) =>
+      ({
+        gone: false,
+        end: () => {
+          asked.push(name);
+          return new Promise<number>((resolve) => answer.push(resolve));
+        },
+      }) as unknown as Thread;
+    const first = endAll([thread('a')], 0, 10_000);
+    const second = endAll([thread('b')], 0, 10_000);
+    await until(() => asked.length === 1);
+    expect(bootStats()).toMatchObject({ ending: 1 });
+    await nextTurn();
+    expect(asked).toEqual(['a']);
+    answer[0]!(2);
+    await expect(first).resolves.toBe(2);
+    await until(() => asked.length === 2);
+    expect(asked).toEqual(['a', 'b']);
+    answer[1]!(0);
+    await expect(second).resolves.toBe(0);
+    await until(() => bootStats().ending === 0);
   });
 
   it('B7: configureBoots validates its options, naming the bad one', () => {
