@@ -2,31 +2,54 @@
  * A hot swap's standby (`HotSwapOptions.standby`): workers booted ahead, waiting for the next version's
  * code, so a swap pays only for the import and `onLoad`. A swap takes them when its spawn options match;
  * a new standby boots after the swap (`replenish`). A canary beside the current version would take its
- * workers from here too.
+ * workers from here too. A standby boots through the process-wide boot queue like any load: a burst of
+ * swaps across many hot swaps must not start their standbys all at once.
  */
+import { enterBootQueue, type BootTicket } from './boot-queue.js';
 import { codeForLoad } from './code-cache.js';
 import { DEFAULTS, type ResolvedLoadOptions } from './options.js';
 import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
 import { Tag } from './shared/protocol.js';
+import { sleep } from './time.js';
 import { spawnThreads, type SpawnOptions, type Thread } from './thread.js';
 
 export class Standby {
   readonly #spawn: ResolvedLoadOptions;
   #threads: readonly Thread[] | undefined;
+  /** The standby's place in the boot queue while it waits there. */
+  #queued: BootTicket | undefined;
 
   /** `spawn`: the hot swap's load options (the workers' spawn options and `threads`). */
   constructor(spawn: ResolvedLoadOptions) {
     this.#spawn = spawn;
   }
 
-  /** Boots a standby when none is waiting. A failure to spawn leaves none (the next swap boots its own). */
+  /**
+   * Boots a standby when none is waiting or queued, once the boot queue admits it; its slot is held
+   * until the workers are online. A failure to spawn leaves none (the next swap boots its own).
+   */
   replenish(): void {
-    if (this.#threads !== undefined) return;
-    try {
-      this.#threads = spawnThreads(this.#spawn, this.#spawn.threads);
-    } catch {
-      // No standby this time: the next swap boots its own workers, and this is tried again after it.
-    }
+    if (this.#threads !== undefined || this.#queued !== undefined) return;
+    const ticket = enterBootQueue();
+    this.#queued = ticket;
+    void ticket.admitted.then(() => {
+      // Ended while it waited: the ticket was released then.
+      if (this.#queued !== ticket) return;
+      this.#queued = undefined;
+      try {
+        const threads = spawnThreads(this.#spawn, this.#spawn.threads);
+        this.#threads = threads;
+        // A worker that never comes online holds the slot no longer than a load would.
+        const bound = sleep(this.#spawn.readyTimeoutMs);
+        void Promise.race([Promise.all(threads.map((thread) => thread.booted)), bound.promise]).then(() => {
+          bound.cancel();
+          ticket.release();
+        });
+      } catch {
+        // No standby this time: the next swap boots its own workers, and this is tried again after it.
+        ticket.release();
+      }
+    });
   }
 
   /** The standby, when it can run a version loaded with `load`; it is then that version's, no longer ours. */
@@ -66,8 +89,10 @@ export class Standby {
     return true;
   }
 
-  /** Ends the standby waiting, if any. */
+  /** Ends the standby waiting, if any, or leaves the boot queue. */
   async end(): Promise<void> {
+    this.#queued?.release();
+    this.#queued = undefined;
     const threads = this.#threads;
     this.#threads = undefined;
     if (threads) await Promise.all(threads.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));

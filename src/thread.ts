@@ -106,6 +106,9 @@ export class Thread {
   #ending: Promise<number | undefined> | undefined;
   #ended: ((children: number | undefined) => void) | undefined;
 
+  /** Resolves once the worker runs JavaScript (`'online'`: its isolate and Node's bootstrap are done), or exited. */
+  readonly booted: Promise<void>;
+
   /** Spawns the worker; throws what `new Worker` throws (then nothing is left open). */
   constructor(spawn: SpawnOptions) {
     this.spawn = spawn;
@@ -140,6 +143,10 @@ export class Thread {
         resolve(code);
         this.#owner.exit(this, code, this.#error ?? this.#fatal);
       });
+    });
+    this.booted = new Promise((resolve) => {
+      this.#worker.once('online', resolve);
+      void this.#exited.then(() => resolve());
     });
     this.#worker.on('error', (error) => (this.#error = error));
     this.#worker.on('message', () => this.stray++);

@@ -83,6 +83,39 @@ describe('the boot queue', () => {
     await Promise.all(plugins.map((p) => p.close()));
   });
 
+  it("B13: a hot swap's standby boots through the queue: it waits behind a booting load, then serves the swap", async () => {
+    configureBoots({ concurrency: 1 });
+    const dir = tempDir();
+    const inOnLoad = fifo();
+    const gate = fifo();
+    const file = writePlugin(
+      dir,
+      'hs.mjs',
+      `import { readFile } from 'node:fs/promises';\nexport async function onLoad() { await readFile(${JSON.stringify(inOnLoad.path)}); }\nexport const ok = () => 'hs';\n`,
+    );
+    const creating = createHotSwap(file, { standby: true });
+    // The open completes once onLoad reads: the first version is imported, its slot free again.
+    const writer = await open(inOnLoad.path, 'w');
+    const holder = loadPlugin(blocked(dir, 'holder.mjs', gate.path));
+    expect(bootStats()).toMatchObject({ booting: 1, queued: 0 });
+    // Open once the holder's worker reads its FIFO: it has spawned, and holds the slot in its import.
+    const holding = await open(gate.path, 'w');
+    const { value: hs, started } = await workersStartedBy(async () => {
+      await writer.close();
+      return creating;
+    });
+    // The standby waits for the slot the holder has, and has started no worker.
+    expect(bootStats()).toMatchObject({ booting: 1, queued: 1 });
+    expect(started).toBe(0);
+    await holding.close();
+    const plugin = await holder;
+    await until(() => bootStats().booting === 0 && bootStats().queued === 0);
+    const report = await hs.swap(plain(dir, 'next.mjs'));
+    expect(report.standby).toBe(true);
+    expect(await hs.call('ok')).toBe('next.mjs');
+    await Promise.all([hs.close(), plugin.close()]);
+  });
+
   it('B2: a load whose deadline passes while queued rejects ERR_PLUGIN_LOAD (queued) and never starts a worker', async () => {
     configureBoots({ concurrency: 1 });
     const dir = tempDir();
