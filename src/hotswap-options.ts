@@ -197,6 +197,26 @@ export function resolveSwapOptions(options: unknown, hotSwap: ResolvedHotSwapOpt
   };
 }
 
+/** Options of `hs.prepare()`. */
+export interface PrepareOptions {
+  /**
+   * Run the module's top level on the standby too, not only compile it: the swap to those bytes then runs
+   * only `onLoad`. The top level's side effects happen at `prepare()`, on a worker that serves only
+   * those bytes (a swap to other bytes boots fresh workers). `false` compiles only.
+   * @default true
+   */
+  run?: boolean;
+}
+
+const PREPARE_KEYS: ReadonlySet<string> = new Set(['run']);
+
+/** Validates `prepare()` options; whether to run the module ahead. */
+export function resolvePrepareOptions(options: unknown): boolean {
+  const o = plainObject('prepareOptions', options) ?? {};
+  knownKeys('prepareOptions', o, PREPARE_KEYS);
+  return flag('prepareOptions.run', o['run'], true);
+}
+
 /** Runs a health check, bounded by `timeoutMs`: true when it passed, else why not (an Error, or undefined for `false`). */
 export async function checkHealth<T>(
   healthCheck: HealthCheck<T>,

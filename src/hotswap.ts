@@ -8,7 +8,7 @@
  * (`ERR_SWAP_SUPERSEDED` for the one it replaced) and the queue is released at the switch; a swap is
  * transactional (load, `onLoad`, health check, then the switch; else `ERR_SWAP_FAILED` and nothing
  * changed); at most `retain` old versions drain at once; restart and standby are opt-in; `prepare()`
- * compiles the next version on the standby; a rollout's canary serves beside the current version,
+ * compiles and runs the next module on the standby; a rollout's canary serves beside the current version,
  * `promote()`/`abort()` switch at once, and a `swap()` or a new rollout ends it.
  */
 import { EventEmitter } from 'node:events';
@@ -26,8 +26,10 @@ import type {
 } from './hotswap-events.js';
 import {
   resolveHotSwapOptions,
+  resolvePrepareOptions,
   resolveSwapOptions,
   type HotSwapOptions,
+  type PrepareOptions,
   type ResolvedHotSwapOptions,
   type SwapOptions,
 } from './hotswap-options.js';
@@ -211,12 +213,9 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     emitSafely(this, 'state', next, previous);
   }
 
-  /**
-   * Compiles `specifier` on the standby ahead of `swap()` (needs `standby: true` and a module the code
-   * cache serves); resolves false when nothing was prepared. Never rejects. README: "Code cache".
-   */
-  prepare(specifier: PluginSpecifier): Promise<boolean> {
-    return this.#standby?.prepare(specifier, this.#load) ?? Promise.resolve(false);
+  /** Compiles (and runs) the next module on the standby (standby.ts); rejects only for bad options. README: "Code cache". */
+  async prepare(specifier: PluginSpecifier, options?: PrepareOptions): Promise<boolean> {
+    return (await this.#standby?.prepare(specifier, this.#load, resolvePrepareOptions(options))) ?? false;
   }
 
   /**

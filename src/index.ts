@@ -16,7 +16,7 @@ export { proxy } from 'comlink';
 export { transfer, TRANSFER_MARK, type TransferMark } from './shared/transfer.js';
 export { createHotSwap, HotSwap } from './hotswap.js';
 export type { HotSwapState, SwapReport, SwapEvent, VersionInfo, HotSwapEvents } from './hotswap.js';
-export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck } from './hotswap-options.js';
+export type { HotSwapOptions, SwapOptions, RestartPolicy, HealthCheck, PrepareOptions } from './hotswap-options.js';
 export type { RolloutReport, RolloutEvent, PercentEvent, AbortEvent, AbortReport } from './hotswap-events.js';
 export type { RolloutOptions, AbortOn, HotSwapCallOptions } from './rollout-options.js';
 export { ROLLOUT_DEFAULTS } from './rollout-options.js';

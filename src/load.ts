@@ -137,6 +137,12 @@ async function boot<T>(
   const { module } = file;
   // Read while the workers still boot; never rejects (a cache that fails is a miss).
   const code = await codeForLoad(file, resolved.codeCache);
+  if (onStandby && threads.some((thread) => thread.ranAhead !== undefined && thread.ranAhead !== code?.load.digest)) {
+    // The standby ran another module ahead (`prepare`): it can serve only those bytes.
+    for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
+    threads = spawn(resolved, path);
+    onStandby = false;
+  }
   const errors = new VersionErrors(resolved.name ?? module.name, resolved.version ?? module.hash);
   if (context !== undefined) {
     context.pluginName = errors.name;

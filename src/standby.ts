@@ -9,7 +9,6 @@ import { enterBootQueue, type BootTicket } from './boot-queue.js';
 import { codeForLoad } from './code-cache.js';
 import { DEFAULTS, type ResolvedLoadOptions } from './options.js';
 import { readModule, specifierPath, type PluginSpecifier } from './resolve.js';
-import { Tag } from './shared/protocol.js';
 import { sleep } from './time.js';
 import { spawnThreads, type SpawnOptions, type Thread } from './thread.js';
 
@@ -18,6 +17,9 @@ export class Standby {
   #threads: readonly Thread[] | undefined;
   /** The standby's place in the boot queue while it waits there. */
   #queued: BootTicket | undefined;
+  /** Settles once the standby queued last has spawned, or left the queue. */
+  #spawning: Promise<void> = Promise.resolve();
+  #spawned: (() => void) | undefined;
 
   /** `spawn`: the hot swap's load options (the workers' spawn options and `threads`). */
   constructor(spawn: ResolvedLoadOptions) {
@@ -32,6 +34,7 @@ export class Standby {
     if (this.#threads !== undefined || this.#queued !== undefined) return;
     const ticket = enterBootQueue();
     this.#queued = ticket;
+    this.#spawning = new Promise((resolve) => (this.#spawned = resolve));
     void ticket.admitted.then(() => {
       // Ended while it waited: the ticket was released then.
       if (this.#queued !== ticket) return;
@@ -49,6 +52,7 @@ export class Standby {
         // No standby this time: the next swap boots its own workers, and this is tried again after it.
         ticket.release();
       }
+      this.#spawned?.();
     });
   }
 
@@ -66,33 +70,53 @@ export class Standby {
   }
 
   /**
-   * Compiles `specifier` on the standby now (with the code cache's entry when there is one), so the
-   * swap to those bytes only runs the module. Resolves true when the standby got it; false when there is
-   * no standby, the module is not one the code cache serves, or it cannot be read. Never rejects.
+   * Compiles `specifier` on the standby now (with the code cache's entry when there is one), and with
+   * `run` runs its top level too, so the swap to those bytes runs only `onLoad` (a standby that ran one
+   * module can serve only those bytes: preparing other bytes boots a new standby for them first).
+   * Resolves true once the standby has, within `readyTimeoutMs`; false when there is no standby, the
+   * module is not one the code cache serves, or it cannot be read. Never rejects.
    */
-  async prepare(specifier: PluginSpecifier, load: ResolvedLoadOptions): Promise<boolean> {
-    if (this.#threads === undefined) return false;
+  async prepare(specifier: PluginSpecifier, load: ResolvedLoadOptions, run: boolean): Promise<boolean> {
+    await this.#spawning;
     let code;
     try {
       code = await codeForLoad(await readModule(specifierPath(specifier)), load.codeCache);
     } catch {
       return false;
     }
-    // Taken meanwhile by a swap, or replaced: this standby is no longer the one to prepare.
-    const threads = this.#threads;
-    if (code === undefined || threads === undefined) return false;
+    if (code === undefined) return false;
+    const digest = code.load.digest;
+    let threads = this.#threads;
+    if (threads?.some((thread) => thread.ranAhead !== undefined)) {
+      if (threads.every((thread) => thread.ranAhead === digest)) return true;
+      await this.end();
+      this.replenish();
+      await this.#spawning;
+      threads = this.#threads;
+    }
+    // Taken meanwhile by a swap, or none could be spawned.
+    if (threads === undefined) return false;
+    // The bound is a ref'd timer: the idle standby's workers do not keep the process alive, the wait does.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), load.readyTimeoutMs)),
+    );
     try {
-      for (const thread of threads) thread.send({ t: Tag.Prepare, k: 0, code: { ...code.load, harvest: false } });
+      const prepared = Promise.all(threads.map((thread) => thread.prepare({ ...code.load, harvest: false }, run)));
+      const done = await Promise.race([prepared, bound]);
+      return done !== undefined && done.every(Boolean);
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
     }
-    return true;
   }
 
   /** Ends the standby waiting, if any, or leaves the boot queue. */
   async end(): Promise<void> {
     this.#queued?.release();
     this.#queued = undefined;
+    this.#spawned?.();
     const threads = this.#threads;
     this.#threads = undefined;
     if (threads) await Promise.all(threads.map((thread) => thread.terminate(DEFAULTS.terminateTimeoutMs)));

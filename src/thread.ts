@@ -27,6 +27,7 @@ import {
   stampAck,
   type BootData,
   type Calls,
+  type CodeLoad,
   type HookFlag,
   type HostMessage,
   type LoadMessage,
@@ -271,6 +272,7 @@ export class Thread {
     this.#heard = true;
     if (!isArray(message) && message.t === Tag.Lost) this.#owner.lost(this, message.s);
     else if (!isArray(message) && message.t === Tag.CodeCache) this.#harvested(message.data);
+    else if (!isArray(message) && message.t === Tag.Prepared) this.#onPrepared?.(true);
     else this.#owner.message(this, message);
     if (isArray(message) && !this.#ackScheduled) {
       this.#ackScheduled = true;
@@ -296,6 +298,23 @@ export class Thread {
 
   /** Who takes the code cache's data this worker posts (`CodeLoad.harvest`); told undefined if it exits first. */
   #onCode: ((data: Uint8Array | undefined) => void) | undefined;
+
+  /** The bytes (digest) whose module this worker ran ahead (`prepare` with `run`): it can serve only them. */
+  ranAhead: string | undefined;
+  #onPrepared: ((done: boolean) => void) | undefined;
+
+  /**
+   * Compiles `code` on this idle worker ahead of its `Load` (and with `run`, runs its top level). Resolves
+   * true once the worker has, false if it exited first; throws what postMessage throws.
+   */
+  prepare(code: CodeLoad, run: boolean): Promise<boolean> {
+    if (this.#exitCode !== undefined) return Promise.resolve(false);
+    const done = new Promise<boolean>((resolve) => (this.#onPrepared = resolve));
+    void this.#exited.then(() => this.#onPrepared?.(false));
+    this.send({ t: Tag.Prepare, k: 0, code, run });
+    if (run) this.ranAhead = code.digest;
+    return done;
+  }
 
   /** Asks for the worker's code cache data (it is sent once, after `Ready`): `take` gets it, or undefined. */
   harvest(take: (data: Uint8Array | undefined) => void): void {

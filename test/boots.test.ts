@@ -94,8 +94,10 @@ describe('the boot queue', () => {
       `import { readFile } from 'node:fs/promises';\nexport async function onLoad() { await readFile(${JSON.stringify(inOnLoad.path)}); }\nexport const ok = () => 'hs';\n`,
     );
     const creating = createHotSwap(file, { standby: true });
-    // The open completes once onLoad reads: the first version is imported, its slot free again.
+    // The open completes once onLoad reads: the first version is imported, and its slot is freed once
+    // the host has read that (its message may come after the open).
     const writer = await open(inOnLoad.path, 'w');
+    await until(() => bootStats().booting === 0);
     const holder = loadPlugin(blocked(dir, 'holder.mjs', gate.path));
     expect(bootStats()).toMatchObject({ booting: 1, queued: 0 });
     // Open once the holder's worker reads its FIFO: it has spawned, and holds the slot in its import.
@@ -200,9 +202,11 @@ describe('the boot queue', () => {
     const queued = errors.map((e) => (e as { cause: { queued: boolean } }).cause.queued);
     // The holder timed out booting. A load whose deadline passed while it waited never starts a worker,
     // even as the freed slot passes down the line; one whose timer was created a millisecond later may
-    // still be admitted with time left, and then starts one.
+    // still be admitted with time left, and then starts one (on a loaded machine, several may: the
+    // loads' timers are created over several milliseconds). Admitting loads with no time left would
+    // start a worker for every one of them, and leave none queued.
     expect(queued[0]).toBe(false);
-    expect(queued.filter(Boolean).length).toBeGreaterThanOrEqual(4);
+    expect(queued.filter(Boolean).length).toBeGreaterThanOrEqual(1);
     expect(started).toBe(queued.filter((q) => !q).length);
     await until(() => bootStats().ending === 0 && bootStats().queued === 0);
   });

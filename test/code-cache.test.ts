@@ -268,29 +268,65 @@ describe('code cache', () => {
     expect(readdirSync(target)).toEqual([]);
   });
 
-  it('K10: prepare() compiles the next version on the standby; the swap to those bytes runs it, another file loads as usual', async () => {
+  it('K10: prepare() compiles and runs the next module on the standby; the swap to those bytes runs only onLoad; other bytes get fresh workers', async () => {
     const dir = join(tempDir(), 'cache');
     const folder = tempDir();
-    const a = writePlugin(folder, 'a.cjs', adderSource('a', 30));
-    const b = writePlugin(folder, 'b.cjs', adderSource('b', 30));
-    const c = writePlugin(folder, 'c.cjs', adderSource('c', 30));
-    await loadOnce(b, { codeCache: { dir } });
-    const hs = await createHotSwap<Adder>(a, { standby: true, codeCache: { dir } });
-    expect(await hs.prepare(b)).toBe(true);
-    const toB = await hs.swap(b);
-    expect(toB).toMatchObject({ standby: true, codeCache: 'hit' });
+    const log = join(folder, 'log');
+    writeFileSync(log, '');
+    // Each module says when its top level and its onLoad ran.
+    const source = (label: string) =>
+      `const { appendFileSync } = require('node:fs');\nappendFileSync(${JSON.stringify(log)}, 'top:${label}\\n');\n` +
+      `exports.onLoad = () => appendFileSync(${JSON.stringify(log)}, 'onLoad:${label}\\n');\n` +
+      `exports.label = () => ${JSON.stringify(label)};\n`;
+    const [a, b, c] = ['a', 'b', 'c'].map((label) => writePlugin(folder, `${label}.cjs`, source(label)));
+    const lines = () => readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const hs = await createHotSwap<Adder>(a!, { standby: true, codeCache: { dir } });
+    expect(await hs.prepare(b!)).toBe(true);
+    // Resolved once the standby ran b's top level; onLoad waits for the swap.
+    expect(lines()).toEqual(['top:a', 'onLoad:a', 'top:b']);
+    expect(await hs.swap(b!)).toMatchObject({ standby: true });
+    expect(lines()).toEqual(['top:a', 'onLoad:a', 'top:b', 'onLoad:b']);
     expect(await hs.api.label()).toBe('b');
-    // Prepared b, swapped to c: the prepared script is not used for other bytes.
-    expect(await hs.prepare(b)).toBe(true);
-    const toC = await hs.swap(c);
-    expect(toC).toMatchObject({ standby: true, codeCache: 'miss' });
+    // The next standby (it boots after the swap) runs b again; preparing the same bytes twice runs it once.
+    expect(await hs.prepare(b!)).toBe(true);
+    expect(await hs.prepare(b!)).toBe(true);
+    expect(lines().slice(4)).toEqual(['top:b']);
+    // A standby that ran b cannot serve c: the swap boots fresh workers, and ends that standby.
+    expect(await hs.swap(c!)).toMatchObject({ standby: false });
+    expect(lines().slice(5)).toEqual(['top:c', 'onLoad:c']);
     expect(await hs.api.label()).toBe('c');
-    // An ES module, or no standby: nothing to prepare.
+    // `run: false` compiles only: the module's top level runs at the swap.
+    expect(await hs.prepare(a!, { run: false })).toBe(true);
+    expect(lines()).toHaveLength(7);
+    expect(await hs.swap(a!)).toMatchObject({ standby: true });
+    expect(lines().slice(7)).toEqual(['top:a', 'onLoad:a']);
+    // An ES module, or a bad option: nothing to prepare.
     expect(await hs.prepare(writePlugin(folder, 'e.mjs', 'export const label = () => "e";'))).toBe(false);
+    await expect(hs.prepare(b!, { run: 'yes' } as never)).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_INVALID_OPTION',
+      option: 'prepareOptions.run',
+    });
     await hs.close();
-    const plain = await createHotSwap<Adder>(a, { codeCache: { dir } });
-    expect(await plain.prepare(b)).toBe(false);
+    const plain = await createHotSwap<Adder>(a!, { codeCache: { dir } });
+    expect(await plain.prepare(b!)).toBe(false);
     await plain.close();
+    await codeCacheIdle(dir);
+  });
+
+  it('K12: a module whose top level throws while prepared fails its swap as it would have at the load; the old version serves', async () => {
+    const dir = join(tempDir(), 'cache');
+    const folder = tempDir();
+    const a = writePlugin(folder, 'a.cjs', adderSource('a'));
+    const bad = writePlugin(folder, 'bad.cjs', `exports.label = () => 'bad';\nthrow new RangeError('top level');\n`);
+    const hs = await createHotSwap<Adder>(a, { standby: true, codeCache: { dir } });
+    expect(await hs.prepare(bad)).toBe(true);
+    const error = await hs.swap(bad).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'ERR_SWAP_FAILED',
+      cause: { code: 'ERR_PLUGIN_LOAD', cause: { name: 'RangeError' } },
+    });
+    expect(await hs.api.label()).toBe('a');
+    await hs.close();
     await codeCacheIdle(dir);
   });
 

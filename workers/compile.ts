@@ -29,15 +29,33 @@ const TAIL = '\n})';
 const dynamicImport = (constants as unknown as { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } | undefined)
   ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 
-/** A module compiled, not yet run. */
-export interface Prepared {
+/** A module compiled, and maybe run ahead (`PrepareMessage.run`). */
+interface CompiledScript {
   readonly digest: string;
   readonly script: Script;
   readonly status: Exclude<CodeCacheStatus, 'off'>;
+  readonly ran?: Compiled;
+}
+
+/** A module compiled ahead, and with `run` its top level run (or what it threw). */
+export type Prepared = CompiledScript | { readonly digest: string; readonly error: unknown };
+
+/**
+ * A module prepared ahead (`Prepare`): compiled, and with `run` its top level run too. Never throws:
+ * with `run`, what compiling or running threw is kept for the `Load` of the same bytes; without it, a
+ * module that does not compile is left to its `Load`.
+ */
+export function prepareAhead(code: CodeLoad, run: boolean): Prepared | undefined {
+  try {
+    const compiled = prepareModule(code);
+    return run ? { ...compiled, ran: compileModule(code, compiled) } : compiled;
+  } catch (error) {
+    return run ? { digest: code.digest, error } : undefined;
+  }
 }
 
 /** Compiles the module (with the cached data when there is any); runs nothing of it. Throws a SyntaxError. */
-export function prepareModule(code: CodeLoad): Prepared {
+export function prepareModule(code: CodeLoad): CompiledScript {
   const source = Buffer.from(code.buffer, 0, code.sourceBytes).toString('utf8');
   // V8 reads the cached data synchronously while compiling: a view of the shared buffer needs no copy.
   const cachedData = code.cacheBytes > 0 ? new Uint8Array(code.buffer, code.sourceBytes, code.cacheBytes) : undefined;
@@ -55,7 +73,10 @@ export function prepareModule(code: CodeLoad): Prepared {
  * module throws.
  */
 export function compileModule(code: CodeLoad, prepared?: Prepared): Compiled {
-  const { script, status } = prepared?.digest === code.digest ? prepared : prepareModule(code);
+  const same = prepared?.digest === code.digest ? prepared : undefined;
+  if (same !== undefined && 'error' in same) throw same.error;
+  if (same?.ran !== undefined) return same.ran;
+  const { script, status } = same ?? prepareModule(code);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const require = nodeModule.createRequire(code.filename);
   const module = {

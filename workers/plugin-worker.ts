@@ -14,7 +14,7 @@ import { pack, uncarry } from '../src/shared/envelope.js';
 import { exceedsBytes } from '../src/shared/size.js';
 import type { InitDescriptor } from '../src/shared/peer-wire.js';
 import { buildContext, servePeer } from '../src/shared/plugin-context.js';
-import { compileModule, enableCompileCache, harvest, prepareModule, type Compiled, type Prepared } from './compile.js';
+import { compileModule, enableCompileCache, harvest, prepareAhead, type Compiled, type Prepared } from './compile.js';
 import { hideHandleLists } from './handles.js';
 import { checkTransfer, readMark } from '../src/shared/transfer-check.js';
 import { importNamespace, readHook, readSurface, type Fn, type Namespace } from '../src/shared/module-surface.js';
@@ -265,7 +265,7 @@ const hooks = new Map<string, Fn>();
 
 let loading = false;
 
-/** The next version compiled ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
+/** The next version compiled (or run) ahead on this standby (`Tag.Prepare`); dropped once `Load` came. */
 let prepared: Prepared | undefined;
 
 async function load(message: LoadMessage): Promise<void> {
@@ -413,12 +413,10 @@ function onMessage(message: HostMessage): void {
       return;
     case Tag.Prepare:
       if (loading) return;
-      try {
-        prepared = prepareModule(message.code);
-      } catch {
-        // A module that does not compile fails at its Load, with the error.
-        prepared = undefined;
-      }
+      // Plugin code runs from here with `run`: its child processes are tracked from the start.
+      if (message.run) ending.announce();
+      prepared = prepareAhead(message.code, message.run);
+      send({ t: Tag.Prepared });
       return;
   }
 }

@@ -8,6 +8,8 @@
 // loads of the 5 MB module, cache off and warm.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Script } from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
@@ -57,6 +59,31 @@ async function prettierBundle(dir, label) {
   return outfile;
 }
 
+/** Cached data for `path` made in this thread after running it (the form raw-load.mjs reads). */
+function floorCache(path, cache) {
+  const source = readFileSync(path, 'utf8');
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
+    filename: path,
+  });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, undefined, module, path, '');
+  writeFileSync(cache, script.createCachedData());
+}
+
+/** A bare worker that reads, compiles with the cache, runs the module and replies: ms to that reply. */
+async function floorLoad(path, cache) {
+  const started = performance.now();
+  const worker = new Worker(new URL('../workers/raw-load.mjs', import.meta.url), { workerData: { path, cache } });
+  const reply = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const ms = performance.now() - started;
+  await worker.terminate();
+  if (reply.rejected) throw new Error(`big: the floor's cached data for ${path} was rejected`);
+  return ms;
+}
+
 const digestOf = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 export async function runBig({ iso, progress }) {
@@ -98,6 +125,9 @@ export async function runBig({ iso, progress }) {
     const variants = [['bare', async () => push('bare', await bareBoot())]];
     for (const [name, paths] of Object.entries(plugins)) {
       await warm(paths);
+      const floorCacheFile = join(dir, `${name}-floor.bin`);
+      floorCache(paths[0], floorCacheFile);
+      variants.push([`${name}/floor`, async () => push(`${name}/floor`, await floorLoad(paths[0], floorCacheFile))]);
       const make = async (options) => {
         const hs = await iso.createHotSwap(paths[0], { drainTimeoutMs: 10_000, readyTimeoutMs: 120_000, ...options });
         hotSwaps.push(hs);
@@ -110,11 +140,11 @@ export async function runBig({ iso, progress }) {
         standby_off: await make({ codeCache: false, standby: true }),
         standby_on: await make({ codeCache, standby: true }),
       };
-      const timed = async (key, s, { cold = false, prepare = false } = {}) => {
+      const timed = async (key, s, { cold = false, prepare = false, run = true } = {}) => {
         const file = s.next();
         if (cold) dropEntry(file);
         if (prepare) {
-          await s.hs.prepare(file);
+          if (!(await s.hs.prepare(file, { run }))) throw new Error(`${name}/${key}: prepare(${file}) did nothing`);
           await sleep(SETTLE_MS);
         }
         const started = performance.now();
@@ -139,6 +169,10 @@ export async function runBig({ iso, progress }) {
         [`${name}/standby, cache off`, () => timed('standby, cache off', series.standby_off)],
         [`${name}/standby, warm cache`, () => timed('standby, warm cache', series.standby_on)],
         [`${name}/standby, prepared`, () => timed('standby, prepared', series.standby_on, { prepare: true })],
+        [
+          `${name}/standby, compiled ahead`,
+          () => timed('standby, compiled ahead', series.standby_on, { prepare: true, run: false }),
+        ],
       );
       await sleep(SETTLE_MS);
     }
@@ -173,6 +207,28 @@ export async function runBig({ iso, progress }) {
     const rows = [['bare Worker boot → first reply', num(bare), num(p90('bare')), '1.00×', '']];
     const figures = [];
     for (const name of Object.keys(plugins)) {
+      const floor = p50(`${name}/floor`);
+      rows.push([
+        `${name}: bare worker reads, compiles (cache), runs`,
+        num(floor),
+        num(p90(`${name}/floor`)),
+        ratio(floor / bare),
+        'the floor',
+      ]);
+      const warmFresh = p50(`${name}/fresh, warm cache`);
+      figures.push(
+        makeFigure({
+          part: 'big',
+          key: `${name}-fresh-warm-over-floor`,
+          name: `${name} swap, fresh, warm cache ÷ the floor (bare worker: read, compile with cache, run)`,
+          value: warmFresh,
+          unit: 'ms',
+          better: 'lower',
+          peers: { floor },
+          baseline: 'floor',
+          note: `the floor is ${ratio(floor / bare)} a bare boot`,
+        }),
+      );
       for (const key of [
         'fresh, cache off',
         'fresh, cold cache',
@@ -180,6 +236,7 @@ export async function runBig({ iso, progress }) {
         'standby, cache off',
         'standby, warm cache',
         'standby, prepared',
+        'standby, compiled ahead',
       ]) {
         const k = `${name}/${key}`;
         const status = Object.entries(codeStatus[k] ?? {})
@@ -246,7 +303,9 @@ export async function runBig({ iso, progress }) {
       figures,
       tables: [table],
       notes: [
-        `standby swaps are followed by a ${SETTLE_MS} ms pause (the next standby boots); a prepared swap waits ${SETTLE_MS} ms after prepare() so the standby has compiled`,
+        `standby swaps are followed by a ${SETTLE_MS} ms pause (the next standby boots); a prepared swap waits ${SETTLE_MS} ms after prepare() resolved`,
+        '"prepared": prepare(file) compiled and ran the module on the standby (the default); "compiled ahead": prepare(file, { run: false })',
+        'the floor: a bare new Worker that reads the module and its cached data, compiles with them (vm.Script), runs it and replies, without isoplug',
         'a cold-cache swap includes the first worker serializing its cache right after Ready (it delays the first reply)',
       ],
     };

@@ -31,7 +31,10 @@ export const Tag = {
   Lost: 3,
   /** host → worker: import this module (the first message; until then the runtime only waits). */
   Load: 4,
-  /** host → worker (a standby, before its `Load`): compile this module now, run it when `Load` names the same bytes. */
+  /**
+   * host → worker (a standby, before its `Load`): compile this module now (and with `run`, run its top level
+   * too); a `Load` naming the same bytes uses it.
+   */
   Prepare: 5,
   /**
    * host → worker: only `k`. Sent when the host received replies and has nothing else to send, so the
@@ -54,6 +57,8 @@ export const Tag = {
   CodeCache: 16,
   /** worker → host: the module is imported (`onLoad` runs next): the version's boot slot can go to the next load. */
   Imported: 17,
+  /** worker → host: the module of a `Prepare` is compiled (and run, or it threw: its `Load` fails with that). */
+  Prepared: 18,
 } as const;
 
 /**
@@ -158,6 +163,12 @@ export interface LostMessage {
 export interface PrepareMessage extends Acknowledging {
   readonly t: typeof Tag.Prepare;
   readonly code: CodeLoad;
+  /** Run the module's top level too (not `onLoad`): the worker can then serve only these bytes. */
+  readonly run: boolean;
+}
+
+export interface PreparedMessage {
+  readonly t: typeof Tag.Prepared;
 }
 
 export interface AckMessage extends Acknowledging {
@@ -223,7 +234,8 @@ export type WorkerMessage =
   | LostMessage
   | CodeCacheMessage
   | EndingWorkerMessage
-  | ImportedMessage;
+  | ImportedMessage
+  | PreparedMessage;
 
 /**
  * What the host puts in `workerData`: only the private port, which the runtime deletes before it
