@@ -23,6 +23,22 @@ export interface CodeForLoad {
 }
 
 /**
+ * A load of `file` on a standby that already ran those bytes (`prepare`): the worker needs no source
+ * and no cached data, only the digest that names what it ran, and it has nothing to harvest.
+ */
+export function ranAheadCode(file: ModuleFile): CodeForLoad {
+  const load = {
+    filename: file.module.path,
+    digest: file.digest,
+    buffer: new SharedArrayBuffer(0),
+    sourceBytes: 0,
+    cacheBytes: 0,
+    harvest: false,
+  };
+  return { load, damaged: false, harvest: () => {} };
+}
+
+/**
  * What the code cache offers a load of `file`: undefined when it is off, or the module is not CommonJS
  * (then it is imported as before). Reads the entry (any failure reads as a miss). Never rejects.
  */

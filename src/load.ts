@@ -3,7 +3,7 @@ import { bootThreads } from './boot.js';
 import { loadTrace, type LoadContext } from './diagnostics.js';
 import { DEFAULTS, resolveLoadOptions, type LoadOptions, type ResolvedLoadOptions } from './options.js';
 import { Plugin, pluginToken } from './plugin.js';
-import { codeForLoad, nodeCompileCacheDir } from './code-cache.js';
+import { codeForLoad, nodeCompileCacheDir, ranAheadCode } from './code-cache.js';
 import { readModule, specifierPath, type ModuleFile, type PluginSpecifier } from './resolve.js';
 import type { CodeCacheStatus } from './shared/protocol.js';
 import { PluginCompileError, PluginLoadError, PluginNoEsbuildError } from './shared/errors.js';
@@ -135,8 +135,11 @@ async function boot<T>(
   }
   const file = got.file;
   const { module } = file;
-  // Read while the workers still boot; never rejects (a cache that fails is a miss).
-  const code = await codeForLoad(file, resolved.codeCache);
+  // Read while the workers still boot; never rejects (a cache that fails is a miss). A standby that ran
+  // these bytes ahead (prepare) needs none of them.
+  const ranAhead =
+    onStandby && resolved.codeCache !== false && threads.every((thread) => thread.ranAhead === file.digest);
+  const code = ranAhead ? ranAheadCode(file) : await codeForLoad(file, resolved.codeCache);
   if (onStandby && threads.some((thread) => thread.ranAhead !== undefined && thread.ranAhead !== code?.load.digest)) {
     // The standby ran another module ahead (`prepare`): it can serve only those bytes.
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
