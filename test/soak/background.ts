@@ -16,6 +16,10 @@ const CALL_TIMEOUT_MS = 10_000;
 const GRACE_MS = 5_000;
 
 let plugin: Plugin<{ echo(value: number): number }> | undefined;
+/** The background plugin loading again after a test closed every live version (`closeAll()`, E3). */
+let reopening: Promise<void> | undefined;
+
+const open = () => loadPlugin<{ echo(value: number): number }>(fixture('echo.mjs'), { callTimeoutMs: CALL_TIMEOUT_MS });
 let running = false;
 let callers: Promise<void>[] = [];
 let watchdog: NodeJS.Timeout | undefined;
@@ -36,7 +40,7 @@ function countLost(now: number): void {
 
 beforeAll(async () => {
   await scope.run(true, async () => {
-    plugin = await loadPlugin(fixture('echo.mjs'), { callTimeoutMs: CALL_TIMEOUT_MS });
+    plugin = await open();
     running = true;
     watchdog = setInterval(() => countLost(performance.now()), 500);
     watchdog.unref();
@@ -49,8 +53,21 @@ beforeAll(async () => {
           await plugin!.api.echo(i);
           tally.resolved++;
         } catch (error) {
-          if (typeof (error as { code?: unknown }).code === 'string') tally.rejectedCoded++;
+          const code = (error as { code?: unknown }).code;
+          if (typeof code === 'string') tally.rejectedCoded++;
           else tally.rejectedUncoded++;
+          // Closed under us (closeAll): without a new plugin this loop would reject in a microtask loop
+          // and starve the event loop.
+          if (code === 'ERR_PLUGIN_CLOSED' && running)
+            await (reopening ??= scope.run(true, open).then(
+              (next) => {
+                plugin = next;
+                reopening = undefined;
+              },
+              () => {
+                running = false;
+              },
+            ));
         } finally {
           pending.delete(call);
         }
@@ -68,5 +85,6 @@ afterAll(async () => {
   clearTimeout(timer);
   clearInterval(watchdog);
   countLost(Infinity);
+  await reopening;
   await plugin?.close({ timeoutMs: CALL_TIMEOUT_MS });
 });
