@@ -405,7 +405,7 @@ export class HotSwap<T = Record<string, any>> extends EventEmitter<HotSwapEvents
     const timeoutMs = options?.timeoutMs ?? this.#options.drainTimeoutMs;
     const closes = Promise.all(this.#live().map((p) => p.close({ timeoutMs })));
     // The standby is ended now, and again once the queue stopped (a swap running now may end after close).
-    const standby = Promise.all([this.#standby?.end(), this.#queue.pumping.then(() => this.#standby?.end())]);
+    const standby = Promise.all([this.#standby?.close(), this.#queue.pumping.then(() => this.#standby?.end())]);
     this.#closing = Promise.all([closes, this.#queue.pumping, standby]).then(([reports]) => {
       this.#setState('closed');
       return reports;

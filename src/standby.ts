@@ -20,6 +20,8 @@ export class Standby {
   /** Settles once the standby queued last has spawned, or left the queue. */
   #spawning: Promise<void> = Promise.resolve();
   #spawned: (() => void) | undefined;
+  /** Set by `close()`: no standby boots any more (a `prepare()` running then must not boot one). */
+  #closed = false;
 
   /** `spawn`: the hot swap's load options (the workers' spawn options and `threads`). */
   constructor(spawn: ResolvedLoadOptions) {
@@ -31,7 +33,7 @@ export class Standby {
    * until the workers are online. A failure to spawn leaves none (the next swap boots its own).
    */
   replenish(): void {
-    if (this.#threads !== undefined || this.#queued !== undefined) return;
+    if (this.#closed || this.#threads !== undefined || this.#queued !== undefined) return;
     const ticket = enterBootQueue();
     this.#queued = ticket;
     this.#spawning = new Promise((resolve) => (this.#spawned = resolve));
@@ -110,6 +112,12 @@ export class Standby {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Ends the standby for good: the one waiting, and any `replenish()` or `prepare()` from now on. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.end();
   }
 
   /** Ends the standby waiting, if any, or leaves the boot queue. */
