@@ -220,7 +220,7 @@ describe('threads: dispatch after a call is given up on', () => {
   it('N4: a call given up on (aborted) still occupies its thread until its late reply: the next call goes to the free thread', async () => {
     const { gate, plugin } = await threaded(2);
     try {
-      const [, t1] = pair(plugin);
+      const [t0, t1] = pair(plugin);
       const controller = new AbortController();
       const stuck = plugin.with({ signal: controller.signal }).api.hold(2); // on t0, keeps running after the abort
       await gate.entered(1);
@@ -231,6 +231,11 @@ describe('threads: dispatch after a call is given up on', () => {
       expect(await plugin.api.thread()).toBe(t1);
       expect(await plugin.api.thread()).toBe(t1);
       gate.open(2);
+      // Its late reply frees t0: from then on a call goes there again (the tie goes to the lowest index).
+      // Calls go to t1 until that reply is in; each is awaited, so this waits on the reply, not on time.
+      let served = await plugin.api.thread();
+      while (served !== t0) served = await plugin.api.thread();
+      expect(plugin.inFlight).toBe(0);
     } finally {
       await plugin.close();
     }
