@@ -123,7 +123,9 @@ describe('a version’s output', () => {
   it('O7: destroy() right after 1,000 lines were logged: every line arrives', async () => {
     const plugin = await loadPlugin<LogApi>(fixture('o-log.mjs'), { output: 'pipe', data: { inOnFree: false } });
     const out = readAll(plugin.stdout);
-    await plugin.api.logNow(1000, 10);
+    // 1 KB lines (1 MB): past the 256 KiB posted ahead of acknowledgement, so most of it still waits in the
+    // plugin's stream when the call returns (destroy must flush it).
+    await plugin.api.logNow(1000, 1000);
     await plugin.destroy();
     expectLines((await out).split('\n').filter(Boolean), 'stdout', 1000);
   });
