@@ -87,7 +87,9 @@ describe.runIf(linux)('a version’s child processes', () => {
     // None runs. Whether the worker's last pass still reaps each one races its death: usually it does,
     // but one can stay a zombie (README: what cannot be saved; seen on Node 20 and 22).
     for (const pid of pids) expect(['', 'Z'], `pid ${pid}`).toContain(state(pid));
-    await plugin.close();
+    // The worker's exit killed them itself: the host forces only those it still finds alive or unreaped
+    // after the exit (0 to 2 in the races measured, README); had the worker killed none, all 6.
+    expect((await plugin.close()).childrenForced).toBeLessThanOrEqual(2);
   });
 
   it('P5: at the close deadline, a worker stuck in a loop cannot end them: the host kills them before terminating it', async () => {

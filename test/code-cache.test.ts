@@ -166,8 +166,9 @@ describe('code cache', () => {
     const size = statSync(join(dir, RUNTIME_KEY, `${digestOf(paths[0]!)}.bin`)).size;
     await loadOnce(paths[1]!, { codeCache: { dir } });
     // a is older than b, then a is used again (a hit touches it): b is now the least recently used.
+    const older = new Date(Date.now() - 120_000);
     const old = new Date(Date.now() - 60_000);
-    utimesSync(join(dir, RUNTIME_KEY, `${digestOf(paths[0]!)}.bin`), old, old);
+    utimesSync(join(dir, RUNTIME_KEY, `${digestOf(paths[0]!)}.bin`), older, older);
     utimesSync(join(dir, RUNTIME_KEY, `${digestOf(paths[1]!)}.bin`), old, old);
     expect((await loadOnce(paths[0]!, { codeCache: { dir } })).status).toBe('hit');
     // Room for two entries: the third write evicts down to 80%, which keeps one.

@@ -54,14 +54,17 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<strin
 
 describe('a version’s output', () => {
   it('O1: 1,000 lines logged in onFree on stdout and on stderr all reach the host’s streams before close() resolves', async () => {
-    const { out, err, report } = await host('close', { data: { streams: ['stdout', 'stderr'] } });
+    // 1 KB lines: 1 MB per stream, past the 256 KiB the worker posts ahead of the host's acknowledgement, so
+    // most of it is still waiting in the plugin's streams when onFree returns (close must flush it).
+    const { out, err, report } = await host('close', { data: { streams: ['stdout', 'stderr'], width: 1000 } });
     expectLines(out, 'stdout', 1000);
     expectLines(err, 'stderr', 1000);
     expect(report).toMatchObject({ outcome: 'closed', onFree: 'ok' });
   });
 
   it('O2: 1,000 lines logged by the old version’s onFree during a swap all arrive', async () => {
-    const { out, report } = await host('swap', { data: { streams: ['stdout'] } });
+    // 1 KB lines, past the window (see O1): the drain's close must flush what waits in the old version.
+    const { out, report } = await host('swap', { data: { streams: ['stdout'], width: 1000 } });
     expectLines(out, 'stdout', 1000);
     expect(report).toMatchObject({ outcome: 'closed', onFree: 'ok' });
   });
@@ -120,7 +123,9 @@ describe('a version’s output', () => {
   it('O7: destroy() right after 1,000 lines were logged: every line arrives', async () => {
     const plugin = await loadPlugin<LogApi>(fixture('o-log.mjs'), { output: 'pipe', data: { inOnFree: false } });
     const out = readAll(plugin.stdout);
-    await plugin.api.logNow(1000, 10);
+    // 1 KB lines (1 MB): past the 256 KiB posted ahead of acknowledgement, so most of it still waits in the
+    // plugin's stream when the call returns (destroy must flush it).
+    await plugin.api.logNow(1000, 1000);
     await plugin.destroy();
     expectLines((await out).split('\n').filter(Boolean), 'stdout', 1000);
   });
