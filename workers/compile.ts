@@ -64,7 +64,8 @@ export function prepareModule(code: CodeLoad): CompiledScript {
     cachedData: cachedData as Buffer | undefined,
     ...(dynamicImport === undefined ? {} : { importModuleDynamically: dynamicImport as never }),
   });
-  const status = cachedData === undefined ? 'miss' : script.cachedDataRejected === true ? 'rejected' : 'hit';
+  // A hit only when V8 says it took the data (`false`): data never given to V8 is no hit.
+  const status = cachedData === undefined ? 'miss' : script.cachedDataRejected === false ? 'hit' : 'rejected';
   return { digest: code.digest, script, status };
 }
 
