@@ -210,6 +210,10 @@ describe('the boot queue', () => {
     expect(() => configureBoots({ concurrency: '2' as unknown as number })).toThrow(TypeError);
     expect(() => configureBoots({ conccurrency: 2 } as never)).toThrow(TypeError);
     expect(() => configureBoots(null as never)).toThrow(TypeError);
+    // A good option beside a bad one is not applied either.
+    expect(() => configureBoots({ concurrency: BOOT_DEFAULTS.concurrency + 1, endConcurrency: 0 })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('options.endConcurrency') }),
+    );
     expect(bootStats()).toEqual({
       concurrency: BOOT_DEFAULTS.concurrency,
       queued: 0,
