@@ -254,8 +254,9 @@ describe('the manager: readyTimeoutMs from admission, reloadTimeoutMs for the wh
     async () => {
       const dir = tempDir();
       plain(dir, 'alpha.mjs');
-      // Long enough for the first reload on a busy machine; the second one waits it out.
-      const manager = new PluginManager({ dir, reloadTimeoutMs: 2000 });
+      // Long enough for the first reload on a busy machine; the second one waits it out. Each load's own
+      // readyTimeoutMs lies far past this test's timeout: only reloadTimeoutMs can end the second reload.
+      const manager = new PluginManager({ dir, reloadTimeoutMs: 2000, load: { readyTimeoutMs: 600_000 } });
       await manager.reload();
       const gate = fifo();
       blocked(dir, 'alpha.mjs', gate.path);
