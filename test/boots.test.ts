@@ -66,19 +66,34 @@ describe('the boot queue', () => {
     configureBoots({ concurrency: 1 });
     const dir = tempDir();
     const gateA = fifo();
+    const onLoadA = fifo();
     const gateB = fifo();
-    const a = loadPlugin(blocked(dir, 'a.mjs', gateA.path));
+    // A's import waits on gateA, then its onLoad on onLoadA: it holds the slot only until it is imported.
+    const sourceA =
+      `import { readFile } from 'node:fs/promises';\nawait readFile(${JSON.stringify(gateA.path)});\n` +
+      `export async function onLoad() { await readFile(${JSON.stringify(onLoadA.path)}); }\nexport const ok = () => 'a.mjs';\n`;
+    // A's own deadline bounds the wait below should B never be admitted while A's onLoad runs.
+    const a = loadPlugin(writePlugin(dir, 'a.mjs', sourceA), { readyTimeoutMs: 30_000 });
     const b = loadPlugin(blocked(dir, 'b.mjs', gateB.path));
     const c = loadPlugin(plain(dir, 'c.mjs'));
     expect(bootStats()).toMatchObject({ concurrency: 1, booting: 1, queued: 2 });
     await unblock(gateA.path);
-    const first = await a;
-    // A's slot went to B (next in line) when A said its module was imported, before A was ready.
+    // Opening gateB for writing completes once B's worker reads it: B booted while A's onLoad still waits
+    // (A cannot be ready before onLoadA is released below), and C, behind B, still waits its turn.
+    const bBooting = open(gateB.path, 'w');
+    const first = await Promise.race([
+      bBooting.then(() => 'B booting'),
+      a.then(
+        () => 'A ready',
+        () => 'A failed',
+      ),
+    ]);
+    expect(first).toBe('B booting');
     expect(bootStats()).toMatchObject({ booting: 1, queued: 1 });
-    await unblock(gateB.path);
-    const [second, third] = await Promise.all([b, c]);
+    await (await bBooting).close();
+    await unblock(onLoadA.path);
+    const plugins: Plugin[] = await Promise.all([a, b, c]);
     expect(bootStats()).toMatchObject({ booting: 0, queued: 0 });
-    const plugins: Plugin[] = [first, second, third];
     expect(await Promise.all(plugins.map((p) => p.call('ok')))).toEqual(['a.mjs', 'b.mjs', 'c.mjs']);
     await Promise.all(plugins.map((p) => p.close()));
   });
@@ -262,6 +277,10 @@ describe('the boot queue', () => {
     expect(() => configureBoots({ concurrency: '2' as unknown as number })).toThrow(TypeError);
     expect(() => configureBoots({ conccurrency: 2 } as never)).toThrow(TypeError);
     expect(() => configureBoots(null as never)).toThrow(TypeError);
+    // A good option beside a bad one is not applied either.
+    expect(() => configureBoots({ concurrency: BOOT_DEFAULTS.concurrency + 1, endConcurrency: 0 })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('options.endConcurrency') }),
+    );
     expect(bootStats()).toEqual({
       concurrency: BOOT_DEFAULTS.concurrency,
       queued: 0,
@@ -302,8 +321,9 @@ describe('the manager: readyTimeoutMs from admission, reloadTimeoutMs for the wh
     async () => {
       const dir = tempDir();
       plain(dir, 'alpha.mjs');
-      // Long enough for the first reload on a busy machine; the second one waits it out.
-      const manager = new PluginManager({ dir, reloadTimeoutMs: 2000 });
+      // Long enough for the first reload on a busy machine; the second one waits it out. Each load's own
+      // readyTimeoutMs lies far past this test's timeout: only reloadTimeoutMs can end the second reload.
+      const manager = new PluginManager({ dir, reloadTimeoutMs: 2000, load: { readyTimeoutMs: 600_000 } });
       await manager.reload();
       const gate = fifo();
       blocked(dir, 'alpha.mjs', gate.path);

@@ -42,7 +42,7 @@ describe('closeAll()', () => {
   it('E1: on SIGTERM, closes every live version (plugin, hot swap, manager): each onFree runs, exit 0', async () => {
     const { status, marks, stderr } = await host('signal');
     expect(status, stderr).toBe(0);
-    expect(marks).toEqual(['managed', 'plain', 'swapped']);
+    expect(marks).toEqual(['hot swap closed', 'managed', 'manager closed', 'plain', 'swapped']);
   });
 
   it('E2: on beforeExit, the same, and the process then exits by itself (a pending live job does not hold it)', async () => {
