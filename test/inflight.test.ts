@@ -279,6 +279,20 @@ describe('InFlight: the shared timeout timer', () => {
     expect(hooks.log).toEqual(['busy', 'idle', 'busy', 'idle', 'busy', 'idle', 'expire 3']);
   });
 
+  it('arms the timer for the deadline itself, not a poll before it', () => {
+    const hooks = recorder();
+    const inflight = new InFlight(hooks);
+    const t0 = performance.now();
+    inflight.add(pending(1, { expiresAt: t0 + 100 }));
+    inflight.add(pending(2, { expiresAt: t0 + 250 }));
+    vi.advanceTimersToNextTimer();
+    expect(performance.now() - t0).toBe(100);
+    expect(hooks.log).toEqual(['busy', 'expire 1']);
+    vi.advanceTimersToNextTimer();
+    expect(performance.now() - t0).toBe(250);
+    expect(hooks.log).toEqual(['busy', 'expire 1', 'idle', 'expire 2']);
+  });
+
   it('a deadline already past fires on the next turn, not at a negative delay or later', () => {
     const hooks = recorder();
     const inflight = new InFlight(hooks);
