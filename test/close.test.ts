@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { FreeRound } from '../src/close.js';
 import { loadPlugin } from '../src/index.js';
+import type { Thread } from '../src/thread.js';
 import { fixture, Gate } from './helpers.js';
 
 type GateApi = typeof import('./fixtures/gate.mjs');
@@ -92,8 +94,13 @@ describe('close()', () => {
     const states: string[] = [];
     plugin.on('state', (state) => states.push(state));
     const closed = new Promise((resolve) => plugin.once('close', resolve));
+    const before = performance.now();
     const report = await plugin.close();
+    const after = performance.now();
     expect(report).toMatchObject({ drained: true, inFlightAtClose: 0, terminated: true });
+    // The close's own duration lies within the time the caller waited for it.
+    expect(report.durationMs).toBeGreaterThanOrEqual(0);
+    expect(report.durationMs).toBeLessThanOrEqual(after - before);
     expect(await closed).toBe(report);
     expect(states).toEqual(['closing', 'closed']);
   });
@@ -117,5 +124,37 @@ describe('close()', () => {
       expect(await plugin.api.echo('x')).toBe('x');
     }
     expect(captured.state).toBe('closed');
+  });
+});
+
+describe('a round of onFree', () => {
+  // FreeRound only keys its workers by identity: plain objects stand in for them.
+  const threads = () => [{}, {}] as unknown as Thread[];
+
+  it('is done once every worker asked has answered, with the first error and the sum of what they left open', async () => {
+    const [a, b] = threads() as [Thread, Thread];
+    const round = new FreeRound([a, b]);
+    let done = false;
+    void round.done.then(() => (done = true));
+    const first = { e: 'first' } as never;
+    expect(round.answered(a, first, 2)).toBe(true);
+    // A second answer from the same worker, or one from a worker not asked, is not this round's.
+    expect(round.answered(a, undefined, 5)).toBe(false);
+    expect(round.answered({} as Thread, undefined, 5)).toBe(false);
+    await Promise.resolve();
+    expect(done).toBe(false);
+    expect(round.answered(b, { e: 'second' } as never, 1)).toBe(true);
+    expect(await round.done).toBe(first);
+    expect(round.open).toBe(3);
+  });
+
+  it('keeps a later error when the first answers were clean', async () => {
+    const [a, b] = threads() as [Thread, Thread];
+    const round = new FreeRound([a, b]);
+    const error = { e: 'late' } as never;
+    round.answered(a, undefined);
+    round.answered(b, error);
+    expect(await round.done).toBe(error);
+    expect(round.open).toBe(0);
   });
 });

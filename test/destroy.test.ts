@@ -138,7 +138,10 @@ describe('destroy()', () => {
     const report = await plugin.close();
     expect(report).toMatchObject({ outcome: 'closed', drained: true, onFree: 'threw', terminated: true });
     expect(report.onFreeError).toBeInstanceOf(Error);
-    expect(report.onFreeError).toMatchObject({ code: 'E_FREE_FAILED' });
+    expect(report.onFreeError).toMatchObject({
+      code: 'E_FREE_FAILED',
+      plugin: { version: plugin.version, method: 'onFree' },
+    });
     expect(plugin.state).toBe('closed');
   });
 
