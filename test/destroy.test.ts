@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadPlugin, PluginDestroyedError, type CloseReport } from '../src/index.js';
-import { fixture, Gate, caught } from './helpers.js';
+import { fixture, Gate, caught, tempDir, writePlugin } from './helpers.js';
 
 type GateApi = typeof import('./fixtures/gate.mjs');
 type EchoApi = typeof import('./fixtures/echo.mjs');
@@ -157,6 +157,26 @@ describe('destroy()', () => {
       terminated: true,
     });
     expect(plugin.state).toBe('closed');
+  });
+
+  it('C10: destroy() while a close waits on a hanging onFree: the close reports onFree skipped, outcome destroyed', async () => {
+    const plugin = await loadPlugin(
+      writePlugin(
+        tempDir(),
+        'free-hangs.mjs',
+        `export const ok = () => 1;\nexport function onFree() { console.log('in onFree'); return new Promise(() => {}); }\n`,
+      ),
+      { output: 'pipe' },
+    );
+    plugin.stderr!.resume();
+    // The line arrives once onFree runs: then the close is waiting on it.
+    const inOnFree = new Promise<void>((resolve) =>
+      plugin.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('in onFree') && resolve()),
+    );
+    const closing = plugin.close({ timeoutMs: 60_000 });
+    await inOnFree;
+    await plugin.destroy();
+    expect(await closing).toMatchObject({ outcome: 'destroyed', onFree: 'skipped' });
   });
 
   it('F13: calls after close, after destroy and after a crash reject at once with their own codes', async () => {
