@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createHotSwap, type HotSwap } from '../src/index.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,10 @@ const B = fixture('versioned-b.mjs');
  */
 function load(hs: HotSwap<Versioned>, callers: number, workMs = 0) {
   let running = true;
+  // A test that fails before stop() must not leave its callers running into the next tests.
+  onTestFinished(() => {
+    running = false;
+  });
   // 'swap' fires in the synchronous step that moves traffic: from then on a call must not reach an older version.
   let switched = 0;
   hs.on('swap', () => switched++);

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   createHotSwap,
   loadPlugin,
@@ -51,6 +51,10 @@ function marker(): Marker {
 /** Callers calling continuously until stopped; every call is accounted for (as in hotswap.test.ts). */
 function traffic(hs: HotSwap<Versioned>, callers: number) {
   let running = true;
+  // A test that fails before stop() must not leave its callers running into the next tests.
+  onTestFinished(() => {
+    running = false;
+  });
   // Raised as traffic moves ('swap' fires in that synchronous step); versions are labelled v1, v2, … in order.
   let switched = 0;
   hs.on('swap', () => switched++);
