@@ -137,42 +137,33 @@ export function enterBootQueue(): BootTicket {
 }
 
 /**
- * Resolves once an ending may start, with the function that frees its slot (idempotent). The caller
- * bounds how long it holds the slot (`End` waits at most its own deadline).
+ * Runs `start` once fewer than `endConcurrency` endings are in flight, and holds the slot until what it
+ * returns settles, or at most `boundMs`: a worker blocked in a system call may never answer or exit, and
+ * must not hold a slot for ever. Resolves with what `start` returns.
  */
-export function endSlot(): Promise<() => void> {
-  return new Promise((resolve) => {
+export function withEndSlot<T>(start: () => Promise<T>, boundMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     ends.waiting.add(() => {
-      let held = true;
-      resolve(() => {
-        if (!held) return;
-        held = false;
+      const timer = sleep(boundMs);
+      let done = false;
+      const release = () => {
+        if (done) return;
+        done = true;
+        timer.cancel();
         ends.running--;
         ends.pump();
-      });
+      };
+      let ending: Promise<T>;
+      try {
+        ending = start();
+      } catch (error) {
+        release();
+        reject(error);
+        return;
+      }
+      void Promise.race([ending, timer.promise]).then(release, release);
+      ending.then(resolve, reject);
     });
     ends.pump();
   });
-}
-
-/**
- * Runs `start` (a worker's terminate) when fewer than `endConcurrency` terminations are in flight. The
- * slot is held until `ended` settles, or at most `boundMs`: a worker blocked in a system call may
- * never exit, and must not hold a slot for ever.
- */
-export function queueEnd(start: () => void, ended: Promise<unknown>, boundMs: number): void {
-  ends.waiting.add(() => {
-    const timer = sleep(boundMs);
-    let done = false;
-    const release = () => {
-      if (done) return;
-      done = true;
-      timer.cancel();
-      ends.running--;
-      ends.pump();
-    };
-    void Promise.race([ended, timer.promise]).then(release, release);
-    start();
-  });
-  ends.pump();
 }

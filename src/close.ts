@@ -7,9 +7,9 @@
 import type { Dispatch } from './dispatch.js';
 import type { Pack } from './shared/envelope.js';
 import type { PluginCrashedError } from './shared/errors.js';
-import { endSlot } from './boot-queue.js';
+import { withEndSlot } from './boot-queue.js';
 import { Tag } from './shared/protocol.js';
-import { deadline, sleep, type Deadline } from './time.js';
+import { deadline, type Deadline } from './time.js';
 import type { Thread } from './thread.js';
 import type { VersionErrors } from './version-errors.js';
 
@@ -147,15 +147,8 @@ function forcedIn(threads: readonly Thread[]): number {
  */
 export async function endAll(threads: readonly Thread[], graceMs: number, ms: number): Promise<number> {
   if (threads.every((thread) => thread.gone)) return 0;
-  const release = await endSlot();
-  const answers = Promise.all(threads.map((thread) => thread.end(graceMs, ms)));
-  // A stuck worker must not hold the slot for the rest of its deadline: others wait behind it.
-  const held = sleep(END_WAIT_MS);
-  void Promise.race([answers, held.promise]).finally(() => {
-    held.cancel();
-    release();
-  });
-  const counts = await answers;
+  // A stuck worker holds the slot at most END_WAIT_MS, not the rest of its deadline: others wait behind it.
+  const counts = await withEndSlot(() => Promise.all(threads.map((thread) => thread.end(graceMs, ms))), END_WAIT_MS);
   return counts.reduce<number>((n, c) => n + (c ?? 0), 0);
 }
 

@@ -140,7 +140,7 @@ async function boot<T>(
   const ranAhead =
     onStandby && resolved.codeCache !== false && threads.every((thread) => thread.ranAhead === file.digest);
   const code = ranAhead ? ranAheadCode(file) : await codeForLoad(file, resolved.codeCache);
-  if (onStandby && threads.some((thread) => thread.ranAhead !== undefined && thread.ranAhead !== code?.load.digest)) {
+  if (onStandby && !ranAhead && threads.some((thread) => thread.ranAhead !== undefined)) {
     // The standby ran another module ahead (`prepare`): it can serve only those bytes.
     for (const thread of threads) void thread.terminate(DEFAULTS.terminateTimeoutMs);
     threads = spawn(resolved, path);

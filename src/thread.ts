@@ -35,7 +35,7 @@ import {
 } from './shared/protocol.js';
 import { sleep } from './time.js';
 import { DEFAULTS } from './options.js';
-import { queueEnd } from './boot-queue.js';
+import { withEndSlot } from './boot-queue.js';
 import { workerUrl } from './worker-url.js';
 
 /** What a worker is created with; fixed for its life, so a standby serves only versions that match. */
@@ -380,7 +380,10 @@ export class Thread {
       await this.children.killBeforeTerminate();
       // Bounded process-wide (boot-queue.ts): a hundred terminations at once stall the host's loop.
       const worker = this.#worker;
-      queueEnd(() => void worker.terminate().catch(() => {}), this.#exited, DEFAULTS.terminateTimeoutMs);
+      void withEndSlot(() => {
+        void worker.terminate().catch(() => {});
+        return this.#exited;
+      }, DEFAULTS.terminateTimeoutMs);
     }
     const timer = sleep(ms);
     try {
